@@ -10,6 +10,14 @@
 //! This crate does no I/O: no files, processes, sockets, clock or ambient
 //! randomness. Time comes in as an argument; randomness from a caller's seed.
 
+pub mod commands;
 pub mod config;
+pub mod deploy;
+pub mod docker;
+pub mod effect;
+pub mod plan;
+pub mod rng;
 pub mod shell;
+pub mod sim;
 pub mod time;
+pub mod trace;

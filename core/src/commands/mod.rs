@@ -1,0 +1,429 @@
+//! One builder per command baton runs on a host. Each returns a
+//! [`Command`]; values pass through [`crate::shell::quote`] when rendered.
+//!
+//! The containers they create are the ones Kamal 1.0 creates (same name,
+//! labels, `KAMAL_CONTAINER_NAME`, env file, restart policy, log options,
+//! health command with the cord, cord mount and hostname pattern), so that
+//! baton can take over a fleet that Kamal deployed, and the reverse.
+
+use crate::config::{Config, OptionValue, Role};
+use crate::shell::{home_path, Command, Word};
+
+/// Directory inside the container where Kamal mounts the cord.
+pub const CORD_FILE: &str = "cord";
+
+/// The docker status format Kamal reads: health when there is a health
+/// check, else the plain state.
+pub const HEALTH_FORMAT: &str = "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}";
+
+fn docker() -> Command {
+    Command::program("docker")
+}
+
+/// A path under the run directory. A relative run directory lives in the
+/// remote user's home (where an SSH command starts).
+fn run_path(cfg: &Config, rest: &str) -> String {
+    format!("{}/{}", cfg.run_directory.trim_end_matches('/'), rest)
+}
+
+/// `<service>-<role>[-<dest>]-<version>`
+pub fn container_name(cfg: &Config, role: &str, version: &str) -> String {
+    format!("{}-{}", cfg.role_full_name(role), version)
+}
+
+/// `--filter label=service=… [--filter label=destination=…] [--filter label=role=…]`
+fn filters(cfg: &Config, role: Option<&str>) -> Command {
+    let mut c = Command::new().fixed("--filter").arg(format!("label=service={}", cfg.service));
+    if let Some(d) = &cfg.destination {
+        c = c.fixed("--filter").arg(format!("label=destination={d}"));
+    }
+    if let Some(r) = role {
+        c = c.fixed("--filter").arg(format!("label=role={r}"));
+    }
+    c
+}
+
+/// `mkdir -p .kamal`
+pub fn ensure_run_directory(cfg: &Config) -> Command {
+    Command::program("mkdir").fixed("-p").arg(&cfg.run_directory)
+}
+
+/// `.kamal/<service>[-<dest>]-audit.log`
+pub fn audit_log_path(cfg: &Config) -> String {
+    let mut stem = cfg.service.clone();
+    if let Some(d) = &cfg.destination {
+        stem = format!("{stem}-{d}");
+    }
+    run_path(cfg, &format!("{stem}-audit.log"))
+}
+
+/// The part of an audit line after its timestamp:
+/// `[<performer>] [<dest>] [<role>] <message>`, on one line.
+pub fn audit_text(cfg: &Config, performer: &str, role: Option<&str>, message: &str) -> String {
+    let mut s = format!("[{performer}]");
+    if let Some(d) = &cfg.destination {
+        s.push_str(&format!(" [{d}]"));
+    }
+    if let Some(r) = role {
+        s.push_str(&format!(" [{r}]"));
+    }
+    s.push(' ');
+    s.push_str(message);
+    // One record per line, whatever the message holds.
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// Append an audit record; the host stamps it with its UTC time.
+/// `mkdir -p .kamal && printf '%s %s\n' "[$(date -u +%Y-%m-%dT%H:%M:%SZ)]" '<text>' >> .kamal/app-audit.log`
+pub fn audit(cfg: &Config, performer: &str, role: Option<&str>, message: &str) -> Command {
+    let text = audit_text(cfg, performer, role, message);
+    Command::and_all([
+        ensure_run_directory(cfg),
+        Command::program("printf")
+            .arg(r"%s %s\n")
+            .fixed("\"[$(date -u +%Y-%m-%dT%H:%M:%SZ)]\"")
+            .arg(text)
+            .fixed(">>")
+            .arg(audit_log_path(cfg)),
+    ])
+}
+
+/// Last `lines` lines of the audit log.
+pub fn audit_tail(cfg: &Config, lines: u32) -> Command {
+    Command::program("tail").fixed("-n").arg(lines.to_string()).arg(audit_log_path(cfg))
+}
+
+/// `<repository>:<version>`
+pub fn image_ref(cfg: &Config, version: &str) -> String {
+    format!("{}:{version}", cfg.repository())
+}
+
+/// Make sure the image is on the host (pull it when missing), then tag it as
+/// `latest`, as Kamal's `tag_current_as_latest`.
+pub fn pull_if_missing_and_tag_latest(cfg: &Config, version: &str) -> Command {
+    let image = image_ref(cfg, version);
+    Command::new()
+        .fixed("{")
+        .then(docker().fixed("image").fixed("inspect").fixed("--format").arg(".").arg(&image))
+        .fixed(">/dev/null 2>&1 ||")
+        .then(docker().fixed("pull").fixed("--quiet").arg(&image))
+        .fixed("; } &&")
+        .then(docker().fixed("tag").arg(&image).arg(image_ref(cfg, "latest")))
+}
+
+/// Every container of the role, newest first, as `name<TAB>state` lines.
+pub fn list_role_containers(cfg: &Config, role: &str) -> Command {
+    docker().fixed("ps").fixed("--all").then(filters(cfg, Some(role))).fixed("--format").arg("{{.Names}}\t{{.State}}")
+}
+
+/// `docker rename <from> <to>`
+pub fn rename(from: &str, to: &str) -> Command {
+    docker().fixed("rename").arg(from).arg(to)
+}
+
+/// Host directory of a role's cord for this run. Relative run directories
+/// are anchored at the remote home, as Kamal anchors them at `$(pwd)`.
+pub fn cord_host_dir(cfg: &Config, role: &str, run_id: &str) -> Word {
+    let rest = run_path(cfg, &format!("cords/{}-{run_id}", cfg.role_full_name(role)));
+    host_path(cfg, &rest)
+}
+
+fn host_path(cfg: &Config, path: &str) -> Word {
+    if cfg.run_directory.starts_with('/') {
+        Word::Value(path.to_string())
+    } else {
+        home_path(path)
+    }
+}
+
+fn glue(w: Word, suffix: &str) -> Word {
+    Word::Glued(vec![w, Word::Value(suffix.to_string())])
+}
+
+/// `mkdir -p <cord dir> && touch <cord dir>/cord`
+pub fn tie_cord(cfg: &Config, role: &str, run_id: &str) -> Command {
+    let dir = cord_host_dir(cfg, role, run_id);
+    Command::and_all([
+        Command::program("mkdir").fixed("-p").arg(dir.clone()),
+        Command::program("touch").arg(glue(dir, &format!("/{CORD_FILE}"))),
+    ])
+}
+
+/// `rm -r <dir>`: cut a cord found in a container's mounts.
+pub fn cut_cord(dir: &str) -> Command {
+    Command::program("rm").fixed("-r").arg(dir)
+}
+
+/// `.kamal/env/roles/<service>-<role>[-<dest>].env`
+pub fn env_file_path(cfg: &Config, role: &str) -> String {
+    run_path(cfg, &format!("env/roles/{}.env", cfg.role_full_name(role)))
+}
+
+fn env_args(cfg: &Config, role: &Role) -> Command {
+    Command::new().fixed("--env-file").arg(env_file_path(cfg, &role.name))
+}
+
+fn logging_args(cfg: &Config) -> Command {
+    if cfg.logging.driver.is_none() && cfg.logging.options.is_empty() {
+        return Command::new().fixed("--log-opt").arg("max-size=10m");
+    }
+    let mut c = Command::new().opt("--log-driver", cfg.logging.driver.as_deref());
+    for (k, v) in &cfg.logging.options {
+        c = c.fixed("--log-opt").arg(format!("{k}={v}"));
+    }
+    c
+}
+
+fn volume_args(cfg: &Config) -> Command {
+    cfg.volumes.iter().fold(Command::new(), |c, v| c.fixed("--volume").arg(v))
+}
+
+fn label_args(cfg: &Config, role: &Role) -> Command {
+    cfg.role_labels(role).into_iter().fold(Command::new(), |c, (k, v)| c.fixed("--label").arg(format!("{k}={v}")))
+}
+
+fn option_args(role: &Role) -> Command {
+    role.options.iter().fold(Command::new(), |c, (k, v)| {
+        let c = c.arg(format!("--{k}"));
+        match v {
+            OptionValue::Flag => c,
+            OptionValue::Value(v) => c.arg(v),
+        }
+    })
+}
+
+/// The health command with the cord check, as Kamal 1.0 writes it.
+pub fn health_cmd_with_cord(cmd: &str, cord_dir: &str) -> String {
+    format!("({cmd}) && (stat {cord_dir}/{CORD_FILE} > /dev/null || exit 1)")
+}
+
+fn health_args(cfg: &Config, role: &Role, run_id: &str) -> Command {
+    let (Some(cmd), Some(hc)) = (cfg.health_cmd(role), cfg.role_healthcheck(role)) else {
+        return Command::new();
+    };
+    match (&hc.cord, cfg.uses_cord(role)) {
+        (Some(cord), true) => Command::new()
+            .fixed("--health-cmd")
+            .arg(health_cmd_with_cord(&cmd, cord))
+            .fixed("--health-interval")
+            .arg(hc.interval)
+            .fixed("--volume")
+            .arg(glue(cord_host_dir(cfg, &role.name, run_id), &format!(":{cord}"))),
+        _ => Command::new().fixed("--health-cmd").arg(cmd).fixed("--health-interval").arg(hc.interval),
+    }
+}
+
+/// `--hostname` value: `<host>-<12 hex>`, the host cut so the whole stays
+/// within Linux's 64-character limit.
+pub fn container_hostname(host: &str, hex12: &str) -> String {
+    let cut: String = host.chars().take(51).collect();
+    format!("{cut}-{hex12}")
+}
+
+/// `docker run` of the role's container, in Kamal 1.0's argument order.
+pub fn run(cfg: &Config, role: &Role, version: &str, hostname: &str, run_id: &str) -> Command {
+    let name = container_name(cfg, &role.name, version);
+    let mut c = docker()
+        .fixed("run")
+        .fixed("--detach")
+        .fixed("--restart")
+        .fixed("unless-stopped")
+        .fixed("--name")
+        .arg(&name)
+        .fixed("--hostname")
+        .arg(hostname)
+        .fixed("-e")
+        .arg(format!("KAMAL_CONTAINER_NAME={name}"))
+        .then(env_args(cfg, role))
+        .then(health_args(cfg, role, run_id))
+        .then(logging_args(cfg))
+        .then(volume_args(cfg))
+        .then(label_args(cfg, role))
+        .then(option_args(role))
+        .arg(image_ref(cfg, version));
+    if let Some(cmd) = &role.cmd {
+        // The role's cmd is a command line for the image, split by the shell
+        // as Kamal does; it comes from the config, never from the CLI.
+        c = c.arg(Word::UserShell(cmd.clone()));
+    }
+    c
+}
+
+/// A container's health (or plain state when it has no health check).
+pub fn health_status(name: &str) -> Command {
+    docker().fixed("inspect").fixed("--format").arg(HEALTH_FORMAT).arg(name)
+}
+
+/// A container's mounts, as JSON.
+pub fn mounts(name: &str) -> Command {
+    docker().fixed("inspect").fixed("--format").arg("{{json .Mounts}}").arg(name)
+}
+
+/// `docker stop [-t N] <name>`
+pub fn stop(cfg: &Config, name: &str) -> Command {
+    docker().fixed("stop").opt("-t", cfg.stop_wait_time.map(|t| t.to_string())).arg(name)
+}
+
+/// `docker start <name>`
+pub fn start(cfg: &Config, role: &str, version: &str) -> Command {
+    docker().fixed("start").arg(container_name(cfg, role, version))
+}
+
+/// The newest running container of the role (its id).
+pub fn current_running_container_id(cfg: &Config, role: &str) -> Command {
+    docker()
+        .fixed("ps")
+        .fixed("--quiet")
+        .then(filters(cfg, Some(role)))
+        .fixed("--filter")
+        .arg("status=running")
+        .fixed("--filter")
+        .arg("status=restarting")
+        .fixed("--latest")
+}
+
+/// Stop the newest running container of the role (`app stop`).
+pub fn stop_current(cfg: &Config, role: &str) -> Command {
+    current_running_container_id(cfg, role)
+        .fixed("|")
+        .fixed("xargs")
+        .fixed("--no-run-if-empty")
+        .then(docker().fixed("stop").opt("-t", cfg.stop_wait_time.map(|t| t.to_string())))
+}
+
+/// Names of the role's containers, newest first; `running` limits to running ones.
+pub fn list_names(cfg: &Config, role: &str, running: bool) -> Command {
+    let mut c = docker().fixed("ps").then(filters(cfg, Some(role)));
+    if running {
+        c = c.fixed("--filter").arg("status=running").fixed("--filter").arg("status=restarting");
+    }
+    c.fixed("--format").arg("{{.Names}}")
+}
+
+/// `app details`
+pub fn details(cfg: &Config, role: &str) -> Command {
+    docker().fixed("ps").then(filters(cfg, Some(role)))
+}
+
+/// `app containers`
+pub fn list_containers(cfg: &Config) -> Command {
+    docker().fixed("container").fixed("ls").fixed("--all").then(filters(cfg, None))
+}
+
+/// `app images`
+pub fn list_images(cfg: &Config) -> Command {
+    docker().fixed("image").fixed("ls").arg(cfg.repository())
+}
+
+/// `app exec` in a new container.
+pub fn exec_new(cfg: &Config, role: &Role, version: &str, cmd: &str, interactive: bool) -> Command {
+    let mut c = docker().fixed("run");
+    if interactive {
+        c = c.fixed("-it");
+    }
+    c.fixed("--rm")
+        .then(env_args(cfg, role))
+        .then(volume_args(cfg))
+        .then(option_args(role))
+        .arg(image_ref(cfg, version))
+        .arg(Word::UserShell(cmd.to_string()))
+}
+
+/// `app exec --reuse`: in the running container of this version.
+pub fn exec_reuse(cfg: &Config, role: &str, version: &str, cmd: &str, interactive: bool) -> Command {
+    let mut c = docker().fixed("exec");
+    if interactive {
+        c = c.fixed("-it");
+    }
+    c.arg(container_name(cfg, role, version)).arg(Word::UserShell(cmd.to_string()))
+}
+
+/// Options of `app logs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    pub since: Option<String>,
+    pub lines: Option<u32>,
+    pub grep: Option<String>,
+    pub follow: bool,
+}
+
+/// `app logs`: the newest running container's log, optionally filtered.
+pub fn logs(cfg: &Config, role: &str, o: &LogOptions) -> Command {
+    let mut logs = docker().fixed("logs");
+    if o.follow {
+        logs = logs.fixed("--timestamps").fixed("--tail").arg(o.lines.unwrap_or(10).to_string()).fixed("--follow");
+    } else {
+        logs = logs.opt("--since", o.since.as_deref()).opt("--tail", o.lines.map(|n| n.to_string()));
+    }
+    let mut c = current_running_container_id(cfg, role)
+        .fixed("|")
+        .fixed("xargs")
+        .fixed("--no-run-if-empty")
+        .then(logs)
+        .fixed("2>&1");
+    if let Some(g) = &o.grep {
+        // -e keeps a pattern that starts with '-' a pattern.
+        c = c.fixed("|").then(Command::program("grep").fixed("-e").arg(g));
+    }
+    c
+}
+
+/// `app remove_container VERSION`
+pub fn remove_container(cfg: &Config, role: &str, version: &str) -> Command {
+    docker().fixed("container").fixed("rm").arg(container_name(cfg, role, version))
+}
+
+/// `app remove_containers`: all stopped containers of the role.
+pub fn remove_containers(cfg: &Config, role: &str) -> Command {
+    docker().fixed("container").fixed("prune").fixed("--force").then(filters(cfg, Some(role)))
+}
+
+/// `app remove_images`
+pub fn remove_images(cfg: &Config) -> Command {
+    docker().fixed("image").fixed("prune").fixed("--all").fixed("--force").then(filters(cfg, None))
+}
+
+/// `.kamal/lock-<service>`
+pub fn lock_dir(cfg: &Config) -> String {
+    run_path(cfg, &format!("lock-{}", cfg.service))
+}
+
+/// Take the lock: `mkdir` is atomic, so only one deploy gets it.
+pub fn lock_acquire(cfg: &Config, details_base64: &str) -> Command {
+    let dir = lock_dir(cfg);
+    Command::and_all([
+        ensure_run_directory(cfg),
+        Command::program("mkdir").arg(&dir),
+        Command::program("printf").arg(r"%s\n").arg(details_base64).fixed(">").arg(format!("{dir}/details")),
+    ])
+}
+
+/// Read the lock's details (base64, decoded by the core).
+pub fn lock_read(cfg: &Config) -> Command {
+    Command::program("cat").arg(format!("{}/details", lock_dir(cfg)))
+}
+
+/// Release the lock.
+pub fn lock_release(cfg: &Config) -> Command {
+    let dir = lock_dir(cfg);
+    Command::and_all([
+        Command::program("rm").fixed("-f").arg(format!("{dir}/details")),
+        Command::program("rm").fixed("-r").arg(dir),
+    ])
+}
+
+/// Write a role's env file from standard input with mode 0400. The file is
+/// removed first so that a user without root can replace a 0400 file.
+pub fn env_file_write(cfg: &Config, role: &str) -> Command {
+    let path = env_file_path(cfg, role);
+    let dir = run_path(cfg, "env/roles");
+    Command::and_all([
+        Command::program("mkdir").fixed("-p").arg(dir),
+        Command::program("rm").fixed("-f").arg(&path),
+        Command::program("umask").arg("0277"),
+        Command::program("cat").fixed(">").arg(path),
+    ])
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1020 @@
+//! `app boot` as a deterministic, sans-IO state machine.
+//!
+//! Input comes in through [`Deploy::handle_observation`] and
+//! [`Deploy::handle_timeout`]; output is pulled with [`Deploy::poll_effect`],
+//! [`Deploy::poll_timeout`] and [`Deploy::poll_event`]. A driver drains all
+//! three after every input. The machine never sleeps: every wait is a
+//! deadline kept in its state.
+//!
+//! Run: lock on the primary host → prepare the image on every host →
+//! boot groups of hosts (`boot.limit`, `boot.wait` between groups) → release
+//! the lock. On each host the roles boot one after the other, each through
+//! the cord handover that [`Stage`] spells out step by step.
+
+use crate::commands as cmds;
+use crate::config::Config;
+use crate::docker::{self, Health, State};
+use crate::effect::{Action, Cmd, Effect, EffectId, Event, Failure, Observation, Outcome, Step};
+use crate::plan::Plan;
+use crate::rng::Rng;
+use crate::shell::Command;
+use crate::time::{fmt_secs, Millis, Time};
+use base64::Engine;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Docker marks a container unhealthy after this many failed checks in a row
+/// (`--health-retries`, which Kamal leaves at Docker's default).
+pub const DOCKER_HEALTH_RETRIES: u64 = 3;
+
+/// The wait budgets and pauses of one role, derived from the config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// How long to wait for the new container to be healthy: Kamal's whole
+    /// retry budget (1+2+…+max_attempts seconds), so that nothing Kamal
+    /// accepts times out here, but polled every `poll` instead of sleeping.
+    pub healthy_budget: Millis,
+    /// How long to wait for the old container to turn unhealthy after its
+    /// cord is cut: at least Docker's `retries × interval` plus one interval
+    /// for the check in progress (Kamal #915 gave up too early).
+    pub unhealthy_budget: Millis,
+    pub poll: Millis,
+    /// Pause so the proxy notices a health change (pickup + margin).
+    pub proxy_pause: Millis,
+    pub readiness_delay: Millis,
+}
+
+impl Timing {
+    pub fn for_role(cfg: &Config, role: &crate::config::Role) -> Timing {
+        let hc = cfg.role_healthcheck(role).unwrap_or_default();
+        let n = hc.max_attempts as u64;
+        let kamal_budget = n * (n + 1) / 2 * 1000;
+        let docker_needs = (DOCKER_HEALTH_RETRIES + 1) * hc.interval_ms + cfg.baton.poll_interval_ms;
+        Timing {
+            healthy_budget: kamal_budget.max(hc.interval_ms + cfg.baton.poll_interval_ms),
+            unhealthy_budget: kamal_budget.max(docker_needs),
+            poll: cfg.baton.poll_interval_ms,
+            proxy_pause: cfg.baton.proxy_pickup_ms + cfg.baton.pause_margin_ms,
+            readiness_delay: cfg.readiness_delay_ms,
+        }
+    }
+}
+
+/// Where one (host, role) handover stands. One variant per step; the
+/// `match` in [`Deploy::advance`] is the whole handover.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for its group.
+    Queued,
+    Listing,
+    Renaming,
+    Auditing,
+    TyingCord,
+    Starting,
+    /// A wait on a container's health: `target` healthy (new) or unhealthy (old).
+    Waiting {
+        step: Step,
+        deadline: Time,
+        next_poll: Option<Time>,
+        last: Option<String>,
+    },
+    /// A pause, until `until`.
+    Pausing {
+        step: Step,
+        until: Time,
+    },
+    /// After the readiness delay, check the container is still running.
+    Confirming,
+    ReadingMounts,
+    CuttingCord,
+    StoppingOld,
+    /// Cleanup after a failure: stop the new container, then fail.
+    StoppingNew {
+        failure: Failure,
+    },
+    RoleDone,
+    Failed,
+}
+
+#[derive(Clone, Debug)]
+struct HostRun {
+    host: String,
+    roles: Vec<String>,
+    role_idx: usize,
+    stage: Stage,
+    /// The effect in flight, if any (a host runs one command at a time).
+    inflight: Option<EffectId>,
+    /// The old container of the current role, if one was running.
+    old: Option<String>,
+    new_started: bool,
+}
+
+impl HostRun {
+    fn role(&self) -> &str {
+        &self.roles[self.role_idx]
+    }
+    fn finished(&self) -> bool {
+        matches!(self.stage, Stage::Failed) || (self.role_idx + 1 >= self.roles.len() && self.stage == Stage::RoleDone)
+    }
+    fn timer(&self) -> Option<Time> {
+        match &self.stage {
+            Stage::Waiting { next_poll, .. } => *next_poll,
+            Stage::Pausing { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    Locking,
+    ReadingLock,
+    Preparing,
+    Rollout { group: usize, next_group_at: Option<Time> },
+    Unlocking,
+    Done,
+}
+
+/// What an effect's observation is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Owner {
+    Lock,
+    Prepare(usize),
+    Host(usize),
+}
+
+/// The boot of one version over a fleet.
+#[derive(Debug)]
+pub struct Deploy {
+    plan: std::sync::Arc<Plan>,
+    /// Why taking the lock failed, kept while its details are read.
+    pending_lock_error: Option<String>,
+    rng: Rng,
+    run_id: String,
+    next_id: u64,
+    phase: Phase,
+    hosts: Vec<HostRun>,
+    groups: Vec<Vec<usize>>,
+    pending: BTreeMap<EffectId, Owner>,
+    prepared: Vec<Option<bool>>,
+    failures: Vec<Failure>,
+    effects: VecDeque<Effect>,
+    events: VecDeque<Event>,
+}
+
+/// Input to a host's handover.
+enum Input<'a> {
+    Start,
+    Obs(&'a Observation),
+    Timer,
+}
+
+fn first_line(s: &str) -> &str {
+    s.trim().lines().next().unwrap_or("")
+}
+
+/// What a failed command said, for error messages.
+fn said(obs: &Observation) -> String {
+    match obs {
+        Observation::Exited { code, stderr, stdout, .. } => {
+            let msg = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
+            if msg.is_empty() {
+                format!("exit code {code}")
+            } else {
+                format!("exit code {code}: {msg}")
+            }
+        }
+        Observation::Unreachable { error, .. } => format!("host unreachable: {error}"),
+        Observation::TimedOut { after_ms, .. } => format!("no answer within {}s", fmt_secs(*after_ms)),
+    }
+}
+
+impl Deploy {
+    /// Start a deploy at time `now`; `seed` gives the run id and name suffixes.
+    pub fn new(plan: Plan, seed: u64, now: Time) -> Deploy {
+        // Nothing waits at the start; `now` anchors the caller's clock only.
+        let _ = now;
+        let mut rng = Rng::new(seed);
+        let run_id = rng.hex(32);
+        let hosts: Vec<HostRun> = plan
+            .hosts
+            .iter()
+            .map(|h| HostRun {
+                host: h.clone(),
+                roles: plan.roles_on(h),
+                role_idx: 0,
+                stage: Stage::Queued,
+                inflight: None,
+                old: None,
+                new_started: false,
+            })
+            .collect();
+        let groups = plan
+            .groups()
+            .into_iter()
+            .map(|g| g.iter().map(|h| plan.hosts.iter().position(|x| x == h).unwrap_or(0)).collect())
+            .collect();
+        let mut d = Deploy {
+            prepared: vec![None; hosts.len()],
+            plan: std::sync::Arc::new(plan),
+            pending_lock_error: None,
+            rng,
+            run_id,
+            next_id: 0,
+            phase: Phase::Locking,
+            hosts,
+            groups,
+            pending: BTreeMap::new(),
+            failures: vec![],
+            effects: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        let primary = d.primary();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(d.plan.lock_details());
+        let c = cmds::lock_acquire(&d.plan.config, &b64);
+        d.progress(&primary, None, Step::AcquireLock);
+        d.emit(Owner::Lock, false, &primary, None, Action::LockAcquire, c);
+        d
+    }
+
+    /// The run id (32 hex), part of every cord directory of this run.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The outcome, once finished.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    fn primary(&self) -> String {
+        self.plan.config.primary_host().to_string()
+    }
+
+    fn emit(
+        &mut self,
+        owner: Owner,
+        poll: bool,
+        host: &str,
+        role: Option<&str>,
+        action: Action,
+        cmd: Command,
+    ) -> EffectId {
+        let id = EffectId(self.next_id);
+        self.next_id += 1;
+        let c = Cmd { id, host: host.to_string(), role: role.map(str::to_string), action, cmd, stdin: None };
+        self.effects.push_back(if poll { Effect::Poll(c) } else { Effect::RunCmd(c) });
+        if let Owner::Host(i) = owner {
+            self.hosts[i].inflight = Some(id);
+        }
+        self.pending.insert(id, owner);
+        id
+    }
+
+    fn progress(&mut self, host: &str, role: Option<&str>, step: Step) {
+        self.events.push_back(Event::Progress { host: host.to_string(), role: role.map(str::to_string), step });
+    }
+
+    /// Next effect to carry out.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// Next event to report.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Deploy::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        if self.phase == Phase::Done {
+            return None;
+        }
+        let hosts = self.hosts.iter().filter_map(|h| if h.inflight.is_none() { h.timer() } else { None });
+        let group = match self.phase {
+            Phase::Rollout { next_group_at, .. } => next_group_at,
+            _ => None,
+        };
+        hosts.chain(group).min()
+    }
+
+    /// Tell the machine what came of an effect. Returns false for an id it
+    /// does not know or no longer waits for (it is then ignored).
+    pub fn handle_observation(&mut self, obs: &Observation, now: Time) -> bool {
+        let Some(owner) = self.pending.remove(&obs.id()) else {
+            return false;
+        };
+        match owner {
+            Owner::Lock => self.on_lock(obs, now),
+            Owner::Prepare(i) => self.on_prepared(i, obs, now),
+            Owner::Host(i) => {
+                self.hosts[i].inflight = None;
+                self.advance(i, Input::Obs(obs), now);
+                self.after_host_change(now);
+            }
+        }
+        true
+    }
+
+    /// Let deadlines that have come due act.
+    pub fn handle_timeout(&mut self, now: Time) {
+        if let Phase::Rollout { group, next_group_at: Some(at) } = self.phase {
+            if at <= now {
+                self.phase = Phase::Rollout { group, next_group_at: None };
+                self.start_group(group, now);
+            }
+        }
+        for i in 0..self.hosts.len() {
+            let h = &self.hosts[i];
+            if h.inflight.is_none() && h.timer().is_some_and(|t| t <= now) {
+                self.advance(i, Input::Timer, now);
+            }
+        }
+        self.after_host_change(now);
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.phase = Phase::Done;
+        self.events.push_back(Event::Finished(outcome));
+    }
+
+    fn keep_lock_and_fail(&mut self) {
+        let primary = self.primary();
+        let hosts: Vec<String> = self.failures.iter().map(|f| f.host.clone()).collect();
+        self.events.push_back(Event::LockKept {
+            host: primary,
+            reason: format!(
+                "the deploy failed on {}; the lock stays held so nobody deploys over a half-done fleet. Check the hosts, then run `baton lock release` (or re-run `baton app boot`, which takes the same lock only after release)",
+                hosts.join(", ")
+            ),
+        });
+        let failures = self.failures.clone();
+        self.finish(Outcome::Failed { failures });
+    }
+
+    fn on_lock(&mut self, obs: &Observation, now: Time) {
+        let primary = self.primary();
+        match (&self.phase, obs) {
+            (Phase::Locking, Observation::Exited { code: 0, .. }) => {
+                self.phase = Phase::Preparing;
+                let version = self.plan.version.clone();
+                let image = cmds::image_ref(&self.plan.config, &version);
+                let text = cmds::audit_text(
+                    &self.plan.config,
+                    &self.plan.performer,
+                    None,
+                    &format!("Tagging {image} as the latest image"),
+                );
+                for i in 0..self.hosts.len() {
+                    let host = self.hosts[i].host.clone();
+                    let c = Command::and_all([
+                        cmds::audit(
+                            &self.plan.config,
+                            &self.plan.performer,
+                            None,
+                            &format!("Tagging {image} as the latest image"),
+                        ),
+                        cmds::pull_if_missing_and_tag_latest(&self.plan.config, &version),
+                    ]);
+                    self.progress(&host, None, Step::PrepareImage);
+                    self.emit(
+                        Owner::Prepare(i),
+                        false,
+                        &host,
+                        None,
+                        Action::PrepareImage { version: version.clone() },
+                        c,
+                    );
+                    self.events.push_back(Event::Audit { host, role: None, text: text.clone() });
+                }
+            }
+            (Phase::Locking, Observation::Exited { .. }) => {
+                // mkdir failed: most likely another deploy holds the lock. Read it.
+                self.phase = Phase::ReadingLock;
+                let c = cmds::lock_read(&self.plan.config);
+                self.emit(Owner::Lock, true, &primary, None, Action::LockRead, c);
+                self.pending_lock_error = Some(said(obs));
+            }
+            (Phase::Locking, _) => {
+                let f = Failure { host: primary, role: None, step: Step::AcquireLock, error: said(obs) };
+                self.events.push_back(Event::HostFailed(f.clone()));
+                self.finish(Outcome::Failed { failures: vec![f] });
+            }
+            (Phase::ReadingLock, Observation::Exited { code: 0, stdout, .. }) => {
+                let details = decode_lock_details(stdout);
+                self.finish(Outcome::LockHeld { details });
+            }
+            (Phase::ReadingLock, _) => {
+                let first = self.pending_lock_error.take().unwrap_or_default();
+                let f = Failure { host: primary, role: None, step: Step::AcquireLock, error: first };
+                self.events.push_back(Event::HostFailed(f.clone()));
+                self.finish(Outcome::Failed { failures: vec![f] });
+            }
+            (Phase::Unlocking, Observation::Exited { code: 0, .. }) => {
+                self.events.push_back(Event::LockReleased { host: primary });
+                self.finish(Outcome::Succeeded);
+            }
+            (Phase::Unlocking, _) => {
+                self.events.push_back(Event::Warning {
+                    host: Some(primary.clone()),
+                    message: format!(
+                        "every host booted {}, but the lock could not be released ({}); run `baton lock release`",
+                        self.plan.version,
+                        said(obs)
+                    ),
+                });
+                self.finish(Outcome::Succeeded);
+            }
+            _ => {}
+        }
+        let _ = now;
+    }
+
+    fn on_prepared(&mut self, i: usize, obs: &Observation, now: Time) {
+        let ok = matches!(obs, Observation::Exited { code: 0, .. });
+        self.prepared[i] = Some(ok);
+        if !ok {
+            let mut error = said(obs);
+            if let Observation::Exited { stderr, .. } = obs {
+                if stderr.contains("pull access denied")
+                    || stderr.contains("unauthorized")
+                    || stderr.contains("not found")
+                {
+                    error.push_str(" (is the image pushed, and is the host logged in to the registry?)");
+                }
+            }
+            let f = Failure { host: self.hosts[i].host.clone(), role: None, step: Step::PrepareImage, error };
+            self.events.push_back(Event::HostFailed(f.clone()));
+            self.failures.push(f);
+        }
+        if self.prepared.iter().all(Option::is_some) {
+            if self.failures.is_empty() {
+                self.phase = Phase::Rollout { group: 0, next_group_at: None };
+                self.start_group(0, now);
+            } else {
+                self.keep_lock_and_fail();
+            }
+        }
+    }
+
+    fn start_group(&mut self, g: usize, now: Time) {
+        for i in self.groups[g].clone() {
+            if self.hosts[i].roles.is_empty() {
+                self.hosts[i].stage = Stage::RoleDone;
+                continue;
+            }
+            self.advance(i, Input::Start, now);
+        }
+    }
+
+    /// After any host moved: start the next group, or finish.
+    fn after_host_change(&mut self, now: Time) {
+        let Phase::Rollout { group, next_group_at: None } = self.phase else {
+            return;
+        };
+        if !self.groups[group].iter().all(|&i| self.hosts[i].finished()) {
+            return;
+        }
+        if !self.failures.is_empty() {
+            // A failed group stops the rollout; later groups never start.
+            self.keep_lock_and_fail();
+        } else if group + 1 < self.groups.len() {
+            let wait = self.plan.config.boot.wait_ms;
+            if wait == 0 {
+                self.phase = Phase::Rollout { group: group + 1, next_group_at: None };
+                self.start_group(group + 1, now);
+                self.after_host_change(now);
+            } else {
+                self.phase = Phase::Rollout { group: group + 1, next_group_at: Some(now + wait) };
+            }
+        } else {
+            self.phase = Phase::Unlocking;
+            let primary = self.primary();
+            self.progress(&primary, None, Step::ReleaseLock);
+            let c = cmds::lock_release(&self.plan.config);
+            self.emit(Owner::Lock, false, &primary, None, Action::LockRelease, c);
+        }
+    }
+}
+
+fn decode_lock_details(stdout: &str) -> String {
+    let compact: String = stdout.chars().filter(|c| !c.is_whitespace()).collect();
+    match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim_end().to_string(),
+        // Not base64: show what is there.
+        Err(_) => stdout.trim().to_string(),
+    }
+}
+
+/// True when `dir` looks like a cord directory of this role
+/// (`…/cords/<service-role[-dest]>-<run id>`): baton deletes nothing else.
+fn is_cord_dir(dir: &str, full_name: &str) -> bool {
+    let mut parts = dir.trim_end_matches('/').rsplit('/');
+    let last = parts.next().unwrap_or("");
+    let parent = parts.next().unwrap_or("");
+    dir.starts_with('/')
+        && parent == "cords"
+        && last
+            .strip_prefix(full_name)
+            .and_then(|r| r.strip_prefix('-'))
+            .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+impl Deploy {
+    /// One step of one host's handover. Reads top to bottom as the boot does.
+    fn advance(&mut self, i: usize, input: Input<'_>, now: Time) {
+        let plan = self.plan.clone();
+        let cfg = &plan.config;
+        let h = &self.hosts[i];
+        let host = h.host.clone();
+        let role_name = h.role().to_string();
+        let Some(role) = cfg.role(&role_name) else { return };
+        let timing = Timing::for_role(cfg, role);
+        let version = &plan.version;
+        let new_name = cmds::container_name(cfg, &role_name, version);
+        let r = Some(role_name.as_str());
+        let stage = h.stage.clone();
+
+        // A lost host fails where it stands; nothing can be cleaned up there.
+        if let Input::Obs(obs @ Observation::Unreachable { .. }) = input {
+            let step = stage_step(&stage);
+            let state = self.state_note(i, &new_name);
+            return self.fail(i, step, format!("{}. {state}", said(obs)), false);
+        }
+        if let (Stage::StoppingNew { failure }, Input::Obs(obs)) = (&stage, &input) {
+            let mut f = failure.clone();
+            match obs {
+                Observation::Exited { code: 0, .. } => f.error.push_str(&format!(
+                    ". The new container {new_name} was stopped (not removed) so it can be inspected"
+                )),
+                other => f.error.push_str(&format!(
+                    ". Stopping the new container {new_name} failed too ({}); it may still be running",
+                    said(other)
+                )),
+            }
+            if let Some(old) = &self.hosts[i].old {
+                f.error.push_str(&format!("; the old container {old} keeps serving with its cord intact"));
+            }
+            return self.record_failure(i, f);
+        }
+
+        match (stage, input) {
+            (Stage::Queued | Stage::RoleDone, Input::Start) => {
+                self.hosts[i].stage = Stage::Listing;
+                self.hosts[i].old = None;
+                self.hosts[i].new_started = false;
+                self.progress(&host, r, Step::ListContainers);
+                let c = cmds::list_role_containers(cfg, &role_name);
+                self.emit(Owner::Host(i), true, &host, r, Action::ListContainers, c);
+            }
+            (Stage::Listing, Input::Obs(obs)) => {
+                let Observation::Exited { code: 0, stdout, .. } = obs else {
+                    return self.fail(i, Step::ListContainers, said(obs), false);
+                };
+                let entries = match docker::parse_ps(stdout) {
+                    Ok(e) => e,
+                    Err(e) => return self.fail(i, Step::ListContainers, e.to_string(), false),
+                };
+                let mut old = entries.iter().find(|e| e.state.is_live()).map(|e| e.name.clone());
+                if entries.iter().any(|e| e.name == new_name) {
+                    // Same version booted again: move the existing one aside.
+                    let replaced = format!("{new_name}_replaced_{}", self.rng.hex(16));
+                    if old.as_deref() == Some(new_name.as_str()) {
+                        old = Some(replaced.clone());
+                    }
+                    self.hosts[i].old = old;
+                    self.hosts[i].stage = Stage::Renaming;
+                    self.progress(&host, r, Step::RenameExisting);
+                    let audit =
+                        cmds::audit(cfg, &plan.performer, r, &format!("Renaming container {new_name} to {replaced}"));
+                    let c = Command::and_all([audit, cmds::rename(&new_name, &replaced)]);
+                    self.emit(Owner::Host(i), false, &host, r, Action::Rename { from: new_name, to: replaced }, c);
+                } else {
+                    self.hosts[i].old = old;
+                    self.write_boot_audit(i, now);
+                }
+            }
+            (Stage::Renaming, Input::Obs(obs)) => match obs {
+                Observation::Exited { code: 0, .. } => self.write_boot_audit(i, now),
+                _ => self.fail(i, Step::RenameExisting, said(obs), false),
+            },
+            (Stage::Auditing, Input::Obs(obs)) => match obs {
+                Observation::Exited { code: 0, .. } if cfg.uses_cord(role) => {
+                    self.hosts[i].stage = Stage::TyingCord;
+                    self.progress(&host, r, Step::TieCord);
+                    let dir = cord_rel_dir(cfg, &role_name, &self.run_id);
+                    let c = cmds::tie_cord(cfg, &role_name, &self.run_id);
+                    self.emit(Owner::Host(i), false, &host, r, Action::TieCord { dir }, c);
+                }
+                Observation::Exited { code: 0, .. } => self.run_new(i),
+                _ => self.fail(i, Step::Audit, said(obs), false),
+            },
+            (Stage::TyingCord, Input::Obs(obs)) => match obs {
+                Observation::Exited { code: 0, .. } => self.run_new(i),
+                _ => self.fail(i, Step::TieCord, said(obs), false),
+            },
+            (Stage::Starting, Input::Obs(obs)) => match obs {
+                Observation::Exited { code: 0, .. } => {
+                    self.hosts[i].stage = Stage::Waiting {
+                        step: Step::WaitHealthy,
+                        deadline: now + timing.healthy_budget,
+                        next_poll: None,
+                        last: None,
+                    };
+                    self.progress(&host, r, Step::WaitHealthy);
+                    self.emit(
+                        Owner::Host(i),
+                        true,
+                        &host,
+                        r,
+                        Action::Health { name: new_name.clone() },
+                        cmds::health_status(&new_name),
+                    );
+                }
+                Observation::Exited { .. } => {
+                    // docker run refused: nothing runs under the new name.
+                    self.hosts[i].new_started = false;
+                    self.fail(i, Step::RunNew, said(obs), false)
+                }
+                _ => self.fail(
+                    i,
+                    Step::RunNew,
+                    format!("{}; the new container may or may not have started", said(obs)),
+                    true,
+                ),
+            },
+            (Stage::Waiting { step, next_poll: Some(_), deadline, last }, Input::Timer) => {
+                let name = if step == Step::WaitHealthy {
+                    new_name.clone()
+                } else {
+                    self.hosts[i].old.clone().unwrap_or_default()
+                };
+                self.hosts[i].stage = Stage::Waiting { step, deadline, next_poll: None, last };
+                self.emit(
+                    Owner::Host(i),
+                    true,
+                    &host,
+                    r,
+                    Action::Health { name: name.clone() },
+                    cmds::health_status(&name),
+                );
+            }
+            (Stage::Waiting { step: Step::WaitHealthy, deadline, .. }, Input::Obs(obs)) => {
+                let health = match obs {
+                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_health(stdout) {
+                        Ok(h) => Ok(h),
+                        Err(e) => return self.fail(i, Step::WaitHealthy, e.to_string(), true),
+                    },
+                    other => Err(said(other)),
+                };
+                match health {
+                    Ok(Health::Healthy) if cfg.runs_traefik(role) => {
+                        self.pause(i, Step::PauseAfterHealthy, now + timing.proxy_pause);
+                    }
+                    Ok(Health::Healthy) => self.after_new_ready(i),
+                    Ok(Health::NoCheck(State::Running)) => self.pause(i, Step::WaitReady, now + timing.readiness_delay),
+                    Ok(Health::NoCheck(s @ (State::Exited | State::Dead))) => self.fail(
+                        i,
+                        Step::WaitHealthy,
+                        format!("the new container {new_name} {} at start (see `baton app logs` or `docker logs {new_name}`)", if s == State::Dead { "died" } else { "exited" }),
+                        true,
+                    ),
+                    other => {
+                        let last = match other {
+                            Ok(h) => h.as_str().to_string(),
+                            Err(e) => e,
+                        };
+                        if now >= deadline {
+                            self.fail(
+                                i,
+                                Step::WaitHealthy,
+                                format!(
+                                    "the new container {new_name} was not healthy within {}s (last status: {last})",
+                                    fmt_secs(timing.healthy_budget)
+                                ),
+                                true,
+                            )
+                        } else {
+                            let next = (now + timing.poll).min(deadline);
+                            self.hosts[i].stage = Stage::Waiting { step: Step::WaitHealthy, deadline, next_poll: Some(next), last: Some(last) };
+                        }
+                    }
+                }
+            }
+            (Stage::Pausing { step: Step::PauseAfterHealthy, .. }, Input::Timer) => self.after_new_ready(i),
+            (Stage::Pausing { step: Step::WaitReady, .. }, Input::Timer) => {
+                self.hosts[i].stage = Stage::Confirming;
+                self.emit(
+                    Owner::Host(i),
+                    true,
+                    &host,
+                    r,
+                    Action::Health { name: new_name.clone() },
+                    cmds::health_status(&new_name),
+                );
+            }
+            (Stage::Confirming, Input::Obs(obs)) => {
+                let status = match obs {
+                    Observation::Exited { code: 0, stdout, .. } => first_line(stdout).to_string(),
+                    other => said(other),
+                };
+                if status == "running" || status == "healthy" {
+                    self.after_new_ready(i)
+                } else {
+                    self.fail(
+                        i,
+                        Step::WaitReady,
+                        format!(
+                            "the new container {new_name} is {status} after the {}s readiness delay",
+                            fmt_secs(timing.readiness_delay)
+                        ),
+                        true,
+                    )
+                }
+            }
+            (Stage::ReadingMounts, Input::Obs(obs)) => {
+                let old = self.hosts[i].old.clone().unwrap_or_default();
+                let Observation::Exited { code: 0, stdout, .. } = obs else {
+                    return self.fail(
+                        i,
+                        Step::FindOldCord,
+                        format!("{}; {new_name} and {old} are both running", said(obs)),
+                        false,
+                    );
+                };
+                let mounts = match docker::parse_mounts(stdout) {
+                    Ok(m) => m,
+                    Err(e) => return self.fail(i, Step::FindOldCord, e.to_string(), false),
+                };
+                let cord = cfg.role_healthcheck(role).and_then(|h| h.cord).unwrap_or_default();
+                match docker::cord_source(&mounts, &cord) {
+                    None => {
+                        self.events.push_back(Event::Warning {
+                            host: Some(host.clone()),
+                            message: format!(
+                                "the old container {old} has no cord (it was not started with one); it is stopped without the cord handover, as Kamal does, so requests in flight to it may fail"
+                            ),
+                        });
+                        self.stop_old(i);
+                    }
+                    Some(dir) if !is_cord_dir(dir, &cfg.role_full_name(&role_name)) => self.fail(
+                        i,
+                        Step::FindOldCord,
+                        format!("{old} mounts {dir:?} at {cord}, which is not a cord directory; baton will not delete it. {new_name} and {old} are both running"),
+                        false,
+                    ),
+                    Some(dir) => {
+                        self.hosts[i].stage = Stage::CuttingCord;
+                        self.progress(&host, r, Step::CutOldCord);
+                        self.emit(Owner::Host(i), false, &host, r, Action::CutCord { dir: dir.to_string() }, cmds::cut_cord(dir));
+                    }
+                }
+            }
+            (Stage::CuttingCord, Input::Obs(obs)) => {
+                let old = self.hosts[i].old.clone().unwrap_or_default();
+                match obs {
+                    Observation::Exited { code: 0, .. } => {
+                        self.hosts[i].stage = Stage::Waiting {
+                            step: Step::WaitOldUnhealthy,
+                            deadline: now + timing.unhealthy_budget,
+                            next_poll: None,
+                            last: None,
+                        };
+                        self.progress(&host, r, Step::WaitOldUnhealthy);
+                        self.emit(
+                            Owner::Host(i),
+                            true,
+                            &host,
+                            r,
+                            Action::Health { name: old.clone() },
+                            cmds::health_status(&old),
+                        );
+                    }
+                    _ => self.fail(
+                        i,
+                        Step::CutOldCord,
+                        format!("{}; {new_name} and {old} are both running", said(obs)),
+                        false,
+                    ),
+                }
+            }
+            (Stage::Waiting { step: Step::WaitOldUnhealthy, deadline, .. }, Input::Obs(obs)) => {
+                let old = self.hosts[i].old.clone().unwrap_or_default();
+                let status = match obs {
+                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_health(stdout) {
+                        Ok(h) => h.as_str().to_string(),
+                        Err(e) => return self.fail(i, Step::WaitOldUnhealthy, e.to_string(), false),
+                    },
+                    other => said(other),
+                };
+                let out_of_rotation = matches!(status.as_str(), "unhealthy" | "exited" | "dead" | "created");
+                if out_of_rotation {
+                    self.pause(i, Step::PauseAfterUnhealthy, now + timing.proxy_pause);
+                } else if now >= deadline {
+                    // Decision: never stop a container the proxy may still
+                    // route to. It keeps serving; the user is told.
+                    self.fail(
+                        i,
+                        Step::WaitOldUnhealthy,
+                        format!(
+                            "the old container {old} was still {status} {}s after its cord was cut, so the proxy may still route to it; it was left running (it still serves, and so does {new_name}). Once the proxy has dropped it, stop it with `baton app stale_containers --stop`",
+                            fmt_secs(timing.unhealthy_budget)
+                        ),
+                        false,
+                    )
+                } else {
+                    let next = (now + timing.poll).min(deadline);
+                    self.hosts[i].stage = Stage::Waiting {
+                        step: Step::WaitOldUnhealthy,
+                        deadline,
+                        next_poll: Some(next),
+                        last: Some(status),
+                    };
+                }
+            }
+            (Stage::Pausing { step: Step::PauseAfterUnhealthy, .. }, Input::Timer) => self.stop_old(i),
+            (Stage::StoppingOld, Input::Obs(obs)) => {
+                if !matches!(obs, Observation::Exited { code: 0, .. }) {
+                    let old = self.hosts[i].old.clone().unwrap_or_default();
+                    // As Kamal: a failed stop of the old container is not a failed deploy.
+                    self.events.push_back(Event::Warning {
+                        host: Some(host.clone()),
+                        message: format!(
+                            "stopping the old container {old} failed ({}); it is out of rotation",
+                            said(obs)
+                        ),
+                    });
+                }
+                self.role_done(i, now);
+            }
+            // Anything else (a stray timer, a repeated input) changes nothing.
+            _ => {}
+        }
+    }
+
+    fn write_boot_audit(&mut self, i: usize, _now: Time) {
+        let cfg = &self.plan.config;
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        let message = format!("Booted app version {}", self.plan.version);
+        let text = cmds::audit_text(cfg, &self.plan.performer, Some(&role), &message);
+        let c = cmds::audit(cfg, &self.plan.performer, Some(&role), &message);
+        self.hosts[i].stage = Stage::Auditing;
+        self.progress(&host, Some(&role), Step::Audit);
+        self.emit(Owner::Host(i), false, &host, Some(&role), Action::Audit { text: text.clone() }, c);
+        self.events.push_back(Event::Audit { host, role: Some(role), text });
+    }
+
+    fn run_new(&mut self, i: usize) {
+        let plan = self.plan.clone();
+        let cfg = &plan.config;
+        let host = self.hosts[i].host.clone();
+        let role_name = self.hosts[i].role().to_string();
+        let Some(role) = cfg.role(&role_name) else { return };
+        let name = cmds::container_name(cfg, &role_name, &plan.version);
+        let hostname = cmds::container_hostname(&host, &self.rng.hex(12));
+        let c = cmds::run(cfg, role, &plan.version, &hostname, &self.run_id);
+        let cord_dir = cfg.uses_cord(role).then(|| cord_rel_dir(cfg, &role_name, &self.run_id));
+        self.hosts[i].stage = Stage::Starting;
+        self.hosts[i].new_started = true;
+        self.progress(&host, Some(&role_name), Step::RunNew);
+        let action = Action::RunContainer {
+            name,
+            version: plan.version.clone(),
+            cord_dir,
+            health_check: cfg.health_cmd(role).is_some(),
+        };
+        self.emit(Owner::Host(i), false, &host, Some(&role_name), action, c);
+    }
+
+    fn pause(&mut self, i: usize, step: Step, until: Time) {
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        self.hosts[i].stage = Stage::Pausing { step, until };
+        self.progress(&host, Some(&role), step);
+    }
+
+    /// The new container serves: hand over from the old one, if any.
+    fn after_new_ready(&mut self, i: usize) {
+        let plan = self.plan.clone();
+        let cfg = &plan.config;
+        let host = self.hosts[i].host.clone();
+        let role_name = self.hosts[i].role().to_string();
+        let Some(role) = cfg.role(&role_name) else { return };
+        match self.hosts[i].old.clone() {
+            None => self.role_done(i, 0),
+            Some(old) if cfg.uses_cord(role) => {
+                self.hosts[i].stage = Stage::ReadingMounts;
+                self.progress(&host, Some(&role_name), Step::FindOldCord);
+                self.emit(
+                    Owner::Host(i),
+                    true,
+                    &host,
+                    Some(&role_name),
+                    Action::Mounts { name: old.clone() },
+                    cmds::mounts(&old),
+                );
+            }
+            Some(_) => self.stop_old(i),
+        }
+    }
+
+    fn stop_old(&mut self, i: usize) {
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        let old = self.hosts[i].old.clone().unwrap_or_default();
+        self.hosts[i].stage = Stage::StoppingOld;
+        self.progress(&host, Some(&role), Step::StopOld);
+        let c = cmds::stop(&self.plan.config, &old);
+        self.emit(Owner::Host(i), false, &host, Some(&role), Action::Stop { name: old }, c);
+    }
+
+    fn role_done(&mut self, i: usize, now: Time) {
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        self.progress(&host, Some(&role), Step::Done);
+        self.hosts[i].stage = Stage::RoleDone;
+        if self.hosts[i].role_idx + 1 < self.hosts[i].roles.len() {
+            self.hosts[i].role_idx += 1;
+            self.advance(i, Input::Start, now);
+        }
+    }
+
+    /// What may be left on the host when it fails at this point.
+    fn state_note(&self, i: usize, new_name: &str) -> String {
+        let h = &self.hosts[i];
+        let old = h.old.as_deref();
+        match (&h.stage, old) {
+            (Stage::Listing | Stage::Renaming | Stage::Auditing | Stage::TyingCord, Some(o)) => {
+                format!("The new container was not started; {o} is untouched")
+            }
+            (Stage::Listing | Stage::Renaming | Stage::Auditing | Stage::TyingCord, None) => {
+                "The new container was not started".to_string()
+            }
+            (
+                Stage::Starting
+                | Stage::Waiting { step: Step::WaitHealthy, .. }
+                | Stage::Pausing { .. }
+                | Stage::Confirming
+                | Stage::ReadingMounts,
+                Some(o),
+            ) => {
+                format!("{new_name} may be running; the old container {o} still has its cord and serves")
+            }
+            (Stage::CuttingCord | Stage::Waiting { .. } | Stage::StoppingOld, Some(o)) => {
+                format!("{new_name} is serving; the old container {o} may still be running with its cord cut")
+            }
+            _ => format!("{new_name} may be running"),
+        }
+    }
+
+    /// Fail the current role on host `i`. With `cleanup`, first stop the new
+    /// container (it never became ready), then report.
+    fn fail(&mut self, i: usize, step: Step, error: String, cleanup: bool) {
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        let f = Failure { host: host.clone(), role: Some(role.clone()), step, error };
+        if cleanup && self.hosts[i].new_started {
+            let name = cmds::container_name(&self.plan.config, &role, &self.plan.version);
+            self.hosts[i].stage = Stage::StoppingNew { failure: f };
+            self.progress(&host, Some(&role), Step::StopNew);
+            let c = cmds::stop(&self.plan.config, &name);
+            self.emit(Owner::Host(i), false, &host, Some(&role), Action::Stop { name }, c);
+        } else {
+            self.record_failure(i, f);
+        }
+    }
+
+    fn record_failure(&mut self, i: usize, f: Failure) {
+        self.hosts[i].stage = Stage::Failed;
+        self.events.push_back(Event::HostFailed(f.clone()));
+        self.failures.push(f);
+    }
+}
+
+/// The step a stage belongs to, for errors.
+fn stage_step(stage: &Stage) -> Step {
+    match stage {
+        Stage::Queued | Stage::Listing => Step::ListContainers,
+        Stage::Renaming => Step::RenameExisting,
+        Stage::Auditing => Step::Audit,
+        Stage::TyingCord => Step::TieCord,
+        Stage::Starting => Step::RunNew,
+        Stage::Waiting { step, .. } | Stage::Pausing { step, .. } => *step,
+        Stage::Confirming => Step::WaitReady,
+        Stage::ReadingMounts => Step::FindOldCord,
+        Stage::CuttingCord => Step::CutOldCord,
+        Stage::StoppingOld => Step::StopOld,
+        Stage::StoppingNew { .. } => Step::StopNew,
+        Stage::RoleDone | Stage::Failed => Step::Done,
+    }
+}
+
+/// The cord directory as written in `tie_cord` (relative to the remote home
+/// unless the run directory is absolute), for [`Action::TieCord`].
+fn cord_rel_dir(cfg: &Config, role: &str, run_id: &str) -> String {
+    format!("{}/cords/{}-{run_id}", cfg.run_directory.trim_end_matches('/'), cfg.role_full_name(role))
+}

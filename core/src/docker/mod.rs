@@ -1,0 +1,197 @@
+//! One parser per docker output baton reads. Each takes the command's stdout
+//! and returns typed data, or an error that quotes what Docker printed.
+
+use serde::Deserialize;
+use std::fmt;
+
+/// Docker printed something baton did not expect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub what: &'static str,
+    pub output: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: String = self.output.chars().take(200).collect();
+        write!(f, "could not read {} from docker's output {:?}", self.what, shown)
+    }
+}
+impl std::error::Error for ParseError {}
+
+/// A container's state as `docker ps --format {{.State}}` prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    Created,
+    Running,
+    Restarting,
+    Paused,
+    Exited,
+    Removing,
+    Dead,
+}
+
+impl State {
+    pub fn parse(s: &str) -> Option<State> {
+        Some(match s {
+            "created" => State::Created,
+            "running" => State::Running,
+            "restarting" => State::Restarting,
+            "paused" => State::Paused,
+            "exited" => State::Exited,
+            "removing" => State::Removing,
+            "dead" => State::Dead,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Running => "running",
+            State::Restarting => "restarting",
+            State::Paused => "paused",
+            State::Exited => "exited",
+            State::Removing => "removing",
+            State::Dead => "dead",
+        }
+    }
+    /// Running or about to run again: Kamal's "current" container filter.
+    pub fn is_live(self) -> bool {
+        matches!(self, State::Running | State::Restarting)
+    }
+}
+
+/// One line of [`crate::commands::list_role_containers`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PsEntry {
+    pub name: String,
+    pub state: State,
+}
+
+/// Parse `name<TAB>state` lines (newest first, as docker lists them).
+pub fn parse_ps(stdout: &str) -> Result<Vec<PsEntry>, ParseError> {
+    let mut out = vec![];
+    for line in stdout.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+        let err = || ParseError { what: "the container list", output: line.to_string() };
+        let (name, state) = line.split_once('\t').ok_or_else(err)?;
+        let state = State::parse(state.trim()).ok_or_else(err)?;
+        if name.is_empty() {
+            return Err(err());
+        }
+        out.push(PsEntry { name: name.to_string(), state });
+    }
+    Ok(out)
+}
+
+/// What `docker inspect --format HEALTH_FORMAT` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Starting,
+    Healthy,
+    Unhealthy,
+    /// No health check: the plain state.
+    NoCheck(State),
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Starting => "starting",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+            Health::NoCheck(s) => s.as_str(),
+        }
+    }
+}
+
+pub fn parse_health(stdout: &str) -> Result<Health, ParseError> {
+    let s = stdout.trim();
+    Ok(match s {
+        "starting" => Health::Starting,
+        "healthy" => Health::Healthy,
+        "unhealthy" => Health::Unhealthy,
+        other => Health::NoCheck(
+            State::parse(other).ok_or_else(|| ParseError { what: "a container's health", output: s.to_string() })?,
+        ),
+    })
+}
+
+/// One entry of `docker inspect --format '{{json .Mounts}}'`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Mount {
+    #[serde(rename = "Source", default)]
+    pub source: String,
+    #[serde(rename = "Destination")]
+    pub destination: String,
+}
+
+pub fn parse_mounts(stdout: &str) -> Result<Vec<Mount>, ParseError> {
+    let s = stdout.trim();
+    if s == "null" || s.is_empty() {
+        return Ok(vec![]);
+    }
+    serde_json::from_str(s).map_err(|_| ParseError { what: "a container's mounts", output: s.to_string() })
+}
+
+/// The source of the mount at `destination` (the cord), whichever position
+/// it has among the mounts (Kamal 1.0 failed when it was not the first).
+pub fn cord_source<'a>(mounts: &'a [Mount], destination: &str) -> Option<&'a str> {
+    mounts.iter().find(|m| m.destination.trim_end_matches('/') == destination).map(|m| m.source.as_str())
+}
+
+/// Versions from container names: `<prefix>-<version>`; other names are skipped.
+pub fn versions_from_names<'a>(names: impl IntoIterator<Item = &'a str>, prefix: &str) -> Vec<String> {
+    names
+        .into_iter()
+        .filter_map(|n| n.trim().strip_prefix(prefix).and_then(|r| r.strip_prefix('-')))
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_lines() {
+        let out = "app-web-v2\trunning\napp-web-v1\texited\n";
+        assert_eq!(
+            parse_ps(out).unwrap(),
+            vec![
+                PsEntry { name: "app-web-v2".into(), state: State::Running },
+                PsEntry { name: "app-web-v1".into(), state: State::Exited },
+            ]
+        );
+        assert_eq!(parse_ps("").unwrap(), vec![]);
+        assert!(parse_ps("app-web-v2 running").is_err());
+        assert!(parse_ps("app-web-v2\tsleeping").is_err());
+    }
+
+    #[test]
+    fn health() {
+        assert_eq!(parse_health("healthy\n").unwrap(), Health::Healthy);
+        assert_eq!(parse_health("running").unwrap(), Health::NoCheck(State::Running));
+        let e = parse_health("Error: No such object: x").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "could not read a container's health from docker's output \"Error: No such object: x\""
+        );
+    }
+
+    #[test]
+    fn cord_is_found_among_several_mounts() {
+        let out = r#"[{"Type":"bind","Source":"/data","Destination":"/data","Mode":"","RW":true},{"Type":"bind","Source":"/root/.kamal/cords/app-web-abc","Destination":"/tmp/kamal-cord","Mode":"","RW":true}]"#;
+        let m = parse_mounts(out).unwrap();
+        assert_eq!(cord_source(&m, "/tmp/kamal-cord"), Some("/root/.kamal/cords/app-web-abc"));
+        assert_eq!(parse_mounts("null").unwrap(), vec![]);
+        assert_eq!(parse_mounts("[]\n").unwrap(), vec![]);
+        assert!(parse_mounts("[{").is_err());
+    }
+
+    #[test]
+    fn versions() {
+        let v = versions_from_names(["app-web-v2", "app-web-v1_replaced_0011", "other-x", "app-web-"], "app-web");
+        assert_eq!(v, vec!["v2", "v1_replaced_0011"]);
+    }
+}

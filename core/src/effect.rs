@@ -1,0 +1,255 @@
+//! What the core asks for ([`Effect`]), what it is told back
+//! ([`Observation`]) and what it reports ([`Event`]).
+
+use crate::shell::Command;
+use crate::time::Millis;
+use std::fmt;
+
+/// Identifies one effect; its observation echoes it back. A counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EffectId(pub u64);
+
+impl fmt::Display for EffectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What a command is for, so that a simulator or a test responder can answer
+/// it without parsing the command line. The command line is the truth for a
+/// real host; this is its meaning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    LockAcquire,
+    LockRead,
+    LockRelease,
+    /// Audit record, pull the image if missing, tag it `latest`.
+    PrepareImage {
+        version: String,
+    },
+    /// List the role's containers (`name<TAB>state`).
+    ListContainers,
+    Rename {
+        from: String,
+        to: String,
+    },
+    Audit {
+        text: String,
+    },
+    /// Create the cord directory (relative to the remote home unless
+    /// absolute) with its `cord` file.
+    TieCord {
+        dir: String,
+    },
+    RunContainer {
+        name: String,
+        version: String,
+        cord_dir: Option<String>,
+        health_check: bool,
+    },
+    Health {
+        name: String,
+    },
+    Mounts {
+        name: String,
+    },
+    /// Remove a cord directory (absolute, from the container's mounts).
+    CutCord {
+        dir: String,
+    },
+    Stop {
+        name: String,
+    },
+    /// Any other command (the non-boot `app` commands).
+    Other,
+}
+
+/// One command for one host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cmd {
+    pub id: EffectId,
+    pub host: String,
+    pub role: Option<String>,
+    pub action: Action,
+    pub cmd: Command,
+    /// Sent to the command's standard input (env files). Never traced.
+    pub stdin: Option<Stdin>,
+}
+
+/// Bytes for a command's standard input; Debug never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Stdin(pub Vec<u8>);
+
+impl fmt::Debug for Stdin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Stdin(<{} bytes>)", self.0.len())
+    }
+}
+
+/// What the core asks the driver to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// A command that changes the host.
+    RunCmd(Cmd),
+    /// A read-only command, safe to repeat.
+    Poll(Cmd),
+}
+
+impl Effect {
+    pub fn cmd(&self) -> &Cmd {
+        match self {
+            Effect::RunCmd(c) | Effect::Poll(c) => c,
+        }
+    }
+    pub fn id(&self) -> EffectId {
+        self.cmd().id
+    }
+    pub fn is_poll(&self) -> bool {
+        matches!(self, Effect::Poll(_))
+    }
+}
+
+/// What came of an effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// The command ran and exited.
+    Exited { id: EffectId, code: i32, stdout: String, stderr: String },
+    /// The host could not be reached, or the connection was lost.
+    Unreachable { id: EffectId, error: String },
+    /// No answer within the driver's command timeout: the command may or may
+    /// not have taken effect.
+    TimedOut { id: EffectId, after_ms: Millis },
+}
+
+impl Observation {
+    pub fn id(&self) -> EffectId {
+        match self {
+            Observation::Exited { id, .. } | Observation::Unreachable { id, .. } | Observation::TimedOut { id, .. } => {
+                *id
+            }
+        }
+    }
+    /// Convenience for drivers and tests.
+    pub fn ok(id: EffectId, stdout: impl Into<String>) -> Self {
+        Observation::Exited { id, code: 0, stdout: stdout.into(), stderr: String::new() }
+    }
+    pub fn failed(id: EffectId, code: i32, stderr: impl Into<String>) -> Self {
+        Observation::Exited { id, code, stdout: String::new(), stderr: stderr.into() }
+    }
+}
+
+/// The steps of a boot, for progress lines and error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    AcquireLock,
+    PrepareImage,
+    ListContainers,
+    RenameExisting,
+    Audit,
+    TieCord,
+    RunNew,
+    WaitHealthy,
+    PauseAfterHealthy,
+    WaitReady,
+    FindOldCord,
+    CutOldCord,
+    WaitOldUnhealthy,
+    PauseAfterUnhealthy,
+    StopOld,
+    StopNew,
+    Done,
+    ReleaseLock,
+}
+
+impl Step {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::AcquireLock => "acquire the deploy lock",
+            Step::PrepareImage => "pull and tag the image",
+            Step::ListContainers => "list containers",
+            Step::RenameExisting => "rename the container of the same version",
+            Step::Audit => "write the audit record",
+            Step::TieCord => "tie the new cord",
+            Step::RunNew => "start the new container",
+            Step::WaitHealthy => "wait for the new container to be healthy",
+            Step::PauseAfterHealthy => "pause for the proxy to route to the new container",
+            Step::WaitReady => "wait for the readiness delay",
+            Step::FindOldCord => "find the old container's cord",
+            Step::CutOldCord => "cut the old container's cord",
+            Step::WaitOldUnhealthy => "wait for the old container to be unhealthy",
+            Step::PauseAfterUnhealthy => "pause for the proxy to stop routing to the old container",
+            Step::StopOld => "stop the old container",
+            Step::StopNew => "stop the new container",
+            Step::Done => "done",
+            Step::ReleaseLock => "release the deploy lock",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// A host's boot failed: where and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub host: String,
+    pub role: Option<String>,
+    pub step: Step,
+    pub error: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.role {
+            Some(r) => write!(f, "{} [{}] failed to {}: {}", self.host, r, self.step, self.error),
+            None => write!(f, "{} failed to {}: {}", self.host, self.step, self.error),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// Another deploy holds the lock; nothing was changed.
+    LockHeld {
+        details: String,
+    },
+    Failed {
+        failures: Vec<Failure>,
+    },
+}
+
+/// What the core reports as it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A host (and role) moved to a step.
+    Progress {
+        host: String,
+        role: Option<String>,
+        step: Step,
+    },
+    /// An audit record was written on a host.
+    Audit {
+        host: String,
+        role: Option<String>,
+        text: String,
+    },
+    Warning {
+        host: Option<String>,
+        message: String,
+    },
+    HostFailed(Failure),
+    /// The lock is left held on `host`, and why.
+    LockKept {
+        host: String,
+        reason: String,
+    },
+    LockReleased {
+        host: String,
+    },
+    Finished(Outcome),
+}
