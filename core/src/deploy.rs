@@ -13,7 +13,7 @@
 
 use crate::commands as cmds;
 use crate::config::Config;
-use crate::docker::{self, Health, State};
+use crate::docker::{self, Health, State, Status};
 use crate::effect::{Action, Cmd, Effect, EffectId, Event, Failure, Observation, Outcome, Step};
 use crate::plan::Plan;
 use crate::rng::Rng;
@@ -166,10 +166,6 @@ enum Input<'a> {
     Start,
     Obs(&'a Observation),
     Timer,
-}
-
-fn first_line(s: &str) -> &str {
-    s.trim().lines().next().unwrap_or("")
 }
 
 /// What a failed command said, for error messages.
@@ -630,8 +626,8 @@ impl Deploy {
                         true,
                         &host,
                         r,
-                        Action::Health { name: new_name.clone() },
-                        cmds::health_status(&new_name),
+                        Action::Status { name: new_name.clone() },
+                        cmds::status(&new_name),
                     );
                 }
                 Observation::Exited { .. } => {
@@ -653,38 +649,36 @@ impl Deploy {
                     self.hosts[i].old.clone().unwrap_or_default()
                 };
                 self.hosts[i].stage = Stage::Waiting { step, deadline, next_poll: None, last };
-                self.emit(
-                    Owner::Host(i),
-                    true,
-                    &host,
-                    r,
-                    Action::Health { name: name.clone() },
-                    cmds::health_status(&name),
-                );
+                self.emit(Owner::Host(i), true, &host, r, Action::Status { name: name.clone() }, cmds::status(&name));
             }
             (Stage::Waiting { step: Step::WaitHealthy, deadline, .. }, Input::Obs(obs)) => {
-                let health = match obs {
-                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_health(stdout) {
-                        Ok(h) => Ok(h),
+                let status = match obs {
+                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_status(stdout) {
+                        Ok(st) => Ok(st),
                         Err(e) => return self.fail(i, Step::WaitHealthy, e.to_string(), true),
                     },
                     other => Err(said(other)),
                 };
-                match health {
-                    Ok(Health::Healthy) if cfg.runs_traefik(role) => {
+                match status {
+                    Ok(Status { state: State::Running, health: Some(Health::Healthy) }) if cfg.runs_traefik(role) => {
                         self.pause(i, Step::PauseAfterHealthy, now + timing.proxy_pause);
                     }
-                    Ok(Health::Healthy) => self.after_new_ready(i),
-                    Ok(Health::NoCheck(State::Running)) => self.pause(i, Step::WaitReady, now + timing.readiness_delay),
-                    Ok(Health::NoCheck(s @ (State::Exited | State::Dead))) => self.fail(
+                    Ok(Status { state: State::Running, health: Some(Health::Healthy) }) => self.after_new_ready(i),
+                    Ok(Status { state: State::Running, health: None }) => {
+                        self.pause(i, Step::WaitReady, now + timing.readiness_delay)
+                    }
+                    Ok(st @ Status { state: State::Exited | State::Dead | State::Restarting, .. }) => self.fail(
                         i,
                         Step::WaitHealthy,
-                        format!("the new container {new_name} {} at start (see `baton app logs` or `docker logs {new_name}`)", if s == State::Dead { "died" } else { "exited" }),
+                        format!(
+                            "the new container {new_name} crashed at start (status: {}); see `baton app logs` or `docker logs {new_name}`",
+                            st.render()
+                        ),
                         true,
                     ),
                     other => {
                         let last = match other {
-                            Ok(h) => h.as_str().to_string(),
+                            Ok(st) => st.render(),
                             Err(e) => e,
                         };
                         if now >= deadline {
@@ -699,7 +693,8 @@ impl Deploy {
                             )
                         } else {
                             let next = (now + timing.poll).min(deadline);
-                            self.hosts[i].stage = Stage::Waiting { step: Step::WaitHealthy, deadline, next_poll: Some(next), last: Some(last) };
+                            self.hosts[i].stage =
+                                Stage::Waiting { step: Step::WaitHealthy, deadline, next_poll: Some(next), last: Some(last) };
                         }
                     }
                 }
@@ -712,16 +707,19 @@ impl Deploy {
                     true,
                     &host,
                     r,
-                    Action::Health { name: new_name.clone() },
-                    cmds::health_status(&new_name),
+                    Action::Status { name: new_name.clone() },
+                    cmds::status(&new_name),
                 );
             }
             (Stage::Confirming, Input::Obs(obs)) => {
                 let status = match obs {
-                    Observation::Exited { code: 0, stdout, .. } => first_line(stdout).to_string(),
+                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_status(stdout) {
+                        Ok(st) => st.render(),
+                        Err(e) => e.to_string(),
+                    },
                     other => said(other),
                 };
-                if status == "running" || status == "healthy" {
+                if status == "running" {
                     self.after_new_ready(i)
                 } else {
                     self.fail(
@@ -789,8 +787,8 @@ impl Deploy {
                             true,
                             &host,
                             r,
-                            Action::Health { name: old.clone() },
-                            cmds::health_status(&old),
+                            Action::Status { name: old.clone() },
+                            cmds::status(&old),
                         );
                     }
                     _ => self.fail(
@@ -803,14 +801,14 @@ impl Deploy {
             }
             (Stage::Waiting { step: Step::WaitOldUnhealthy, deadline, .. }, Input::Obs(obs)) => {
                 let old = self.hosts[i].old.clone().unwrap_or_default();
-                let status = match obs {
-                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_health(stdout) {
-                        Ok(h) => h.as_str().to_string(),
+                let (status, out_of_rotation) = match obs {
+                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_status(stdout) {
+                        // The proxy drops a container that is unhealthy or not running.
+                        Ok(st) => (st.render(), st.health == Some(Health::Unhealthy) || st.state != State::Running),
                         Err(e) => return self.fail(i, Step::WaitOldUnhealthy, e.to_string(), false),
                     },
-                    other => said(other),
+                    other => (said(other), false),
                 };
-                let out_of_rotation = matches!(status.as_str(), "unhealthy" | "exited" | "dead" | "created");
                 if out_of_rotation {
                     self.pause(i, Step::PauseAfterUnhealthy, now + timing.proxy_pause);
                 } else if now >= deadline {
@@ -885,7 +883,8 @@ impl Deploy {
             name,
             version: plan.version.clone(),
             cord_dir,
-            health_check: cfg.health_cmd(role).is_some(),
+            health_interval_ms: cfg.health_cmd(role).and(cfg.role_healthcheck(role)).map(|h| h.interval_ms),
+            proxied: cfg.runs_traefik(role),
         };
         self.emit(Owner::Host(i), false, &host, Some(&role_name), action, c);
     }

@@ -44,10 +44,15 @@ pub enum Action {
     RunContainer {
         name: String,
         version: String,
+        /// The cord directory mounted into it, if the role uses the cord.
         cord_dir: Option<String>,
-        health_check: bool,
+        /// Docker's health check interval, if it has a health check.
+        health_interval_ms: Option<Millis>,
+        /// Carries the Traefik labels: the proxy routes to it when healthy.
+        proxied: bool,
     },
-    Health {
+    /// Read a container's state and health.
+    Status {
         name: String,
     },
     Mounts {

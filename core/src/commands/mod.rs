@@ -12,9 +12,10 @@ use crate::shell::{home_path, Command, Word};
 /// Directory inside the container where Kamal mounts the cord.
 pub const CORD_FILE: &str = "cord";
 
-/// The docker status format Kamal reads: health when there is a health
-/// check, else the plain state.
-pub const HEALTH_FORMAT: &str = "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}";
+/// The status format baton reads: the state, then the health when there is
+/// a health check (`running healthy`, `exited`). Kamal reads only one of the
+/// two, so it cannot tell a crashed container from a slow one.
+pub const STATUS_FORMAT: &str = "{{.State.Status}}{{if .State.Health}} {{.State.Health.Status}}{{end}}";
 
 fn docker() -> Command {
     Command::program("docker")
@@ -249,9 +250,9 @@ pub fn run(cfg: &Config, role: &Role, version: &str, hostname: &str, run_id: &st
     c
 }
 
-/// A container's health (or plain state when it has no health check).
-pub fn health_status(name: &str) -> Command {
-    docker().fixed("inspect").fixed("--format").arg(HEALTH_FORMAT).arg(name)
+/// A container's state and health.
+pub fn status(name: &str) -> Command {
+    docker().fixed("inspect").fixed("--format").arg(STATUS_FORMAT).arg(name)
 }
 
 /// A container's mounts, as JSON.

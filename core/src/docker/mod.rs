@@ -83,14 +83,12 @@ pub fn parse_ps(stdout: &str) -> Result<Vec<PsEntry>, ParseError> {
     Ok(out)
 }
 
-/// What `docker inspect --format HEALTH_FORMAT` says.
+/// A health check's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Health {
     Starting,
     Healthy,
     Unhealthy,
-    /// No health check: the plain state.
-    NoCheck(State),
 }
 
 impl Health {
@@ -99,21 +97,46 @@ impl Health {
             Health::Starting => "starting",
             Health::Healthy => "healthy",
             Health::Unhealthy => "unhealthy",
-            Health::NoCheck(s) => s.as_str(),
         }
     }
 }
 
-pub fn parse_health(stdout: &str) -> Result<Health, ParseError> {
+/// What `docker inspect --format STATUS_FORMAT` says: the state, and the
+/// health when the container has a health check. Reading both lets baton
+/// tell a crashed container (exited, restarting) from a slow one, which
+/// Kamal's health-or-state format cannot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub state: State,
+    pub health: Option<Health>,
+}
+
+impl Status {
+    /// `running healthy`, `exited`, …
+    pub fn render(self) -> String {
+        match self.health {
+            Some(h) => format!("{} {}", self.state.as_str(), h.as_str()),
+            None => self.state.as_str().to_string(),
+        }
+    }
+}
+
+pub fn parse_status(stdout: &str) -> Result<Status, ParseError> {
     let s = stdout.trim();
-    Ok(match s {
-        "starting" => Health::Starting,
-        "healthy" => Health::Healthy,
-        "unhealthy" => Health::Unhealthy,
-        other => Health::NoCheck(
-            State::parse(other).ok_or_else(|| ParseError { what: "a container's health", output: s.to_string() })?,
-        ),
-    })
+    let err = || ParseError { what: "a container's status", output: s.to_string() };
+    let mut words = s.split_whitespace();
+    let state = words.next().and_then(State::parse).ok_or_else(err)?;
+    let health = match words.next() {
+        None => None,
+        Some("starting") => Some(Health::Starting),
+        Some("healthy") => Some(Health::Healthy),
+        Some("unhealthy") => Some(Health::Unhealthy),
+        Some(_) => return Err(err()),
+    };
+    if words.next().is_some() {
+        return Err(err());
+    }
+    Ok(Status { state, health })
 }
 
 /// One entry of `docker inspect --format '{{json .Mounts}}'`.
@@ -169,14 +192,20 @@ mod tests {
     }
 
     #[test]
-    fn health() {
-        assert_eq!(parse_health("healthy\n").unwrap(), Health::Healthy);
-        assert_eq!(parse_health("running").unwrap(), Health::NoCheck(State::Running));
-        let e = parse_health("Error: No such object: x").unwrap_err();
+    fn status() {
+        assert_eq!(
+            parse_status("running healthy\n").unwrap(),
+            Status { state: State::Running, health: Some(Health::Healthy) }
+        );
+        assert_eq!(parse_status("running").unwrap(), Status { state: State::Running, health: None });
+        assert_eq!(parse_status("exited unhealthy").unwrap().state, State::Exited);
+        let e = parse_status("Error: No such object: x").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "could not read a container's health from docker's output \"Error: No such object: x\""
+            "could not read a container's status from docker's output \"Error: No such object: x\""
         );
+        assert!(parse_status("running healthy extra").is_err());
+        assert!(parse_status("running fine").is_err());
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl Scripted {
 
     fn health(&self, host: &Host, c: &Ctr, now: Time) -> String {
         if !c.running {
-            return "exited".into();
+            return if c.health_check { "exited unhealthy".into() } else { "exited".into() };
         }
         if !c.health_check {
             return "running".into();
@@ -104,11 +104,11 @@ impl Scripted {
         if !cord_ok {
             // Unhealthy after three failed checks at 1 s.
             let cut = c.cord_cut.unwrap_or(now);
-            return if now >= cut + 3000 { "unhealthy".into() } else { "healthy".into() };
+            return if now >= cut + 3000 { "running unhealthy".into() } else { "running healthy".into() };
         }
         match p.healthy_after {
-            Some(after) if now >= c.started + after => "healthy".into(),
-            _ => "starting".into(),
+            Some(after) if now >= c.started + after => "running healthy".into(),
+            _ => "running starting".into(),
         }
     }
 }
@@ -143,7 +143,7 @@ impl Responder for Scripted {
             h.containers.iter().find(|x| x.name == name).map(|x| self.health(h, x, at))
         };
         let obs = match &c.action {
-            Action::Health { name } => match health_of(name) {
+            Action::Status { name } => match health_of(name) {
                 Some(s) => ok(id, &format!("{s}\n")),
                 None => Observation::failed(id, 1, format!("Error: No such object: {name}")),
             },
@@ -189,14 +189,14 @@ impl Responder for Scripted {
                         h.cords.insert(dir.clone());
                         ok(id, "")
                     }
-                    Action::RunContainer { name, version, cord_dir, health_check } => {
+                    Action::RunContainer { name, version, cord_dir, health_interval_ms, .. } => {
                         let crash = profiles.get(version).is_some_and(|p| p.crash);
                         h.containers.push(Ctr {
                             name: name.clone(),
                             running: !crash,
                             started: at,
                             cord: cord_dir.clone(),
-                            health_check: *health_check,
+                            health_check: health_interval_ms.is_some(),
                             version: version.clone(),
                             cord_cut: None,
                         });
@@ -230,7 +230,7 @@ impl Responder for Scripted {
                         }
                         ok(id, &format!("{name}\n"))
                     }
-                    Action::Health { .. } | Action::Other => ok(id, ""),
+                    Action::Status { .. } | Action::Other => ok(id, ""),
                 }
             }
         };
