@@ -1,1 +1,165 @@
-fn main() {}
+//! baton: zero-downtime deploys of containerised apps over SSH, reading
+//! Kamal 1's `config/deploy.yml`.
+
+mod load;
+mod out;
+mod plan_cmd;
+
+use baton_core::plan::{LockInfo, Plan};
+use clap::{Args, Parser, Subcommand};
+use load::UsageError;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Options every command takes, as Kamal's.
+#[derive(Args, Debug, Clone)]
+struct Global {
+    /// Version to deploy (default: $VERSION, else the git HEAD).
+    #[arg(short = 'v', long = "version", global = true, value_name = "VERSION")]
+    version: Option<String>,
+    /// Only these hosts (comma-separated).
+    #[arg(short = 'h', long, global = true, value_delimiter = ',', value_name = "HOSTS")]
+    hosts: Option<Vec<String>>,
+    /// Only these roles (comma-separated).
+    #[arg(short = 'r', long, global = true, value_delimiter = ',', value_name = "ROLES")]
+    roles: Option<Vec<String>>,
+    /// Destination: merges config/deploy.<DESTINATION>.yml over config/deploy.yml.
+    #[arg(short = 'd', long, global = true)]
+    destination: Option<String>,
+    /// Path to the config file.
+    #[arg(short = 'c', long = "config-file", global = true, default_value = "config/deploy.yml")]
+    config_file: PathBuf,
+    /// Print less (no config warnings).
+    #[arg(short = 'q', long, global = true)]
+    quiet: bool,
+    /// Print every command with its duration.
+    #[arg(long, global = true)]
+    verbose: bool,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "baton",
+    about = "Zero-downtime deploys of containerised apps over SSH, with Kamal 1's config and cord handover",
+    long_about = "baton boots containerised web apps on a fleet of servers over SSH with Kamal 1's \"cord\" handover, \
+reading the same config/deploy.yml. `baton plan` simulates a boot against a simulated fleet and prints \
+its timeline and any serving gap, without contacting a server.",
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help, global = true)]
+    help: Option<bool>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Simulate `app boot` against a simulated fleet and print its timeline, serving gaps and outcome.
+    ///
+    /// Exit code 0 when the deploy would succeed with no serving gap, 3 when it would fail or open a gap.
+    Plan {
+        /// The version every host runs before the boot (default: none, a first deploy).
+        #[arg(long, value_name = "V0")]
+        from: Option<String>,
+        /// Inject a fault: HOST=unreachable[@TIME|@STEP], HOST=never-healthy, HOST=crash,
+        /// HOST=slow:DURATION, HOST=fail:STEP, HOST=drop:STEP (STEP: lock, prepare, list, rename,
+        /// audit, tie, run, status, mounts, cut, stop). Repeatable.
+        #[arg(long = "fault", value_name = "SPEC")]
+        faults: Vec<String>,
+        /// Seed for the simulation's randomness (run id, proxy jitter).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print the prediction as JSON (outcome, duration_ms, gaps, failures, effects).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print baton's own version.
+    Version,
+}
+
+/// UTC now as ISO 8601 (`2026-11-27T10:00:00Z`).
+fn utc_now() -> String {
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .or_else(|| {
+            let o = std::process::Command::new("whoami").output().ok()?;
+            Some(String::from_utf8_lossy(&o.stdout).trim().to_string()).filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn git_user() -> String {
+    std::process::Command::new("git")
+        .args(["config", "user.name"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(local_user)
+}
+
+fn build_plan(g: &Global, message: &str) -> Result<Plan, UsageError> {
+    let cfg = load::load_config(&g.config_file, g.destination.as_deref(), g.quiet)?;
+    let version = load::resolve_version(g.version.as_deref())?;
+    let lock = LockInfo { holder: git_user(), at_utc: utc_now(), message: message.to_string() };
+    Plan::new(cfg, &version, g.hosts.as_deref(), g.roles.as_deref(), &local_user(), lock)
+        .map_err(|e| UsageError(e.to_string()))
+}
+
+fn run(cli: Cli) -> Result<i32, UsageError> {
+    match &cli.command {
+        Cmd::Plan { from, faults, seed, json } => {
+            let plan = build_plan(&cli.global, "Automatic deploy lock")?;
+            plan_cmd::run(
+                plan,
+                &plan_cmd::PlanArgs { from: from.clone(), faults: faults.clone(), seed: *seed, json: *json },
+            )
+        }
+        Cmd::Version => {
+            println!("baton {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -14,11 +14,18 @@ use std::collections::BTreeMap;
 /// Collects trace lines as a driver runs a machine.
 #[derive(Debug, Default, Clone)]
 pub struct Trace {
-    lines: Vec<String>,
+    /// (time, line); kept in the order added, rendered sorted by time.
+    lines: Vec<(Time, String)>,
     /// host and role of each effect, to label its observation.
     who: BTreeMap<EffectId, (String, String)>,
     /// Show progress events (off for compact snapshots).
     pub progress: bool,
+    /// Show a repeated poll only when its answer changes.
+    pub quiet_polls: bool,
+    /// Polls waiting for their answer: id → (time, line, host+command).
+    held: BTreeMap<EffectId, (Time, String, String)>,
+    /// Last answer of each (host, command) poll.
+    last_answer: BTreeMap<String, String>,
 }
 
 fn one_line(s: &str) -> String {
@@ -39,9 +46,18 @@ impl Trace {
         Self::default()
     }
 
+    /// A trace that shows a repeated poll only when its answer changes.
+    pub fn quiet_polls() -> Self {
+        Trace { quiet_polls: true, ..Self::default() }
+    }
+
+    fn format(t: Time, host: &str, role: &str, kind: &str, text: &str) -> String {
+        format!("{:>8}  {:<12} {:<6} {:<6} {}", fmt_secs(t), host, role, kind, text).trim_end().to_string()
+    }
+
     fn push(&mut self, t: Time, host: &str, role: &str, kind: &str, text: &str) {
-        let line = format!("{:>8}  {:<12} {:<6} {:<6} {}", fmt_secs(t), host, role, kind, text);
-        self.lines.push(line.trim_end().to_string());
+        let line = Self::format(t, host, role, kind, text);
+        self.lines.push((t, line));
     }
 
     pub fn effect(&mut self, t: Time, e: &Effect) {
@@ -49,7 +65,13 @@ impl Trace {
         let role = c.role.clone().unwrap_or_default();
         self.who.insert(c.id, (c.host.clone(), role.clone()));
         let kind = if e.is_poll() { "poll" } else { "run" };
-        self.push(t, &c.host.clone(), &role, kind, &c.cmd.render());
+        let text = c.cmd.render();
+        if e.is_poll() && self.quiet_polls {
+            let line = Self::format(t, &c.host, &role, kind, &text);
+            self.held.insert(c.id, (t, line, format!("{} {text}", c.host)));
+        } else {
+            self.push(t, &c.host.clone(), &role, kind, &text);
+        }
     }
 
     pub fn observation(&mut self, t: Time, o: &Observation) {
@@ -66,6 +88,13 @@ impl Trace {
             Observation::Unreachable { error, .. } => ("lost", format!("unreachable: {}", one_line(error))),
             Observation::TimedOut { after_ms, .. } => ("lost", format!("timed out after {}s", fmt_secs(*after_ms))),
         };
+        if let Some((pt, pline, key)) = self.held.remove(&o.id()) {
+            if self.last_answer.get(&key) == Some(&text) {
+                return;
+            }
+            self.last_answer.insert(key, text.clone());
+            self.lines.push((pt, pline));
+        }
         self.push(t, &host, &role, kind, &text);
     }
 
@@ -95,16 +124,19 @@ impl Trace {
     }
 
     /// A free-form note (the simulator's proxy changes, for example).
-    pub fn note(&mut self, t: Time, host: &str, kind: &str, text: &str) {
-        self.push(t, host, "", kind, text);
+    pub fn note(&mut self, t: Time, host: &str, role: &str, kind: &str, text: &str) {
+        self.push(t, host, role, kind, text);
     }
 
-    pub fn lines(&self) -> &[String] {
-        &self.lines
+    /// The lines in time order (stable: equal times keep the order added).
+    pub fn lines(&self) -> Vec<&str> {
+        let mut v: Vec<&(Time, String)> = self.lines.iter().collect();
+        v.sort_by_key(|(t, _)| *t);
+        v.into_iter().map(|(_, l)| l.as_str()).collect()
     }
 
     pub fn render(&self) -> String {
-        let mut s = self.lines.join("\n");
+        let mut s = self.lines().join("\n");
         s.push('\n');
         s
     }

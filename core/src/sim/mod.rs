@@ -2,6 +2,9 @@
 //! time: a test's scripted responder, or the simulated fleet. No I/O, no
 //! clock: time advances only to the next completion or deadline.
 
+pub mod fleet;
+pub mod report;
+
 use crate::deploy::Deploy;
 use crate::effect::{Effect, Event, Observation, Outcome};
 use crate::time::{Millis, Time};
@@ -28,9 +31,8 @@ pub struct Run {
 
 /// Run `deploy` to its end (or `max_steps` inputs) against `responder`,
 /// starting at `start`.
-pub fn drive(mut deploy: Deploy, responder: &mut dyn Responder, start: Time, max_steps: usize, progress: bool) -> Run {
-    let mut trace = Trace::new();
-    trace.progress = progress;
+pub fn drive(mut deploy: Deploy, responder: &mut dyn Responder, start: Time, max_steps: usize, trace: Trace) -> Run {
+    let mut trace = trace;
     let mut now = start;
     // (time, sequence) → observation, so equal times keep issue order.
     let mut inbox: BTreeMap<(Time, u64), Observation> = BTreeMap::new();
@@ -76,4 +78,92 @@ pub fn drive(mut deploy: Deploy, responder: &mut dyn Responder, start: Time, max
     run.end = now;
     run.trace = trace;
     run
+}
+
+/// What to simulate besides the plan itself.
+#[derive(Clone, Debug, Default)]
+pub struct Scenario {
+    /// The version every host runs before the boot (as a previous deploy left it).
+    pub from: Option<String>,
+    pub faults: Vec<fleet::Fault>,
+    pub seed: u64,
+    /// Per-version behaviour; versions not listed start in 1.2 s and stop in 0.3 s.
+    pub profiles: BTreeMap<String, fleet::Profile>,
+    /// Proxy jitter; None = half the pickup delay.
+    pub jitter: Option<Millis>,
+}
+
+/// A finished simulation.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    pub run: Run,
+    pub fleet: fleet::Fleet,
+    pub report: report::Report,
+}
+
+/// Build the simulated fleet a scenario starts from.
+pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet {
+    use crate::commands as cmds;
+    let cfg = &plan.config;
+    let mut fleet = fleet::Fleet::new(&plan.hosts, scenario.seed);
+    fleet.profiles = scenario.profiles.clone();
+    fleet.faults = scenario.faults.clone();
+    fleet.pickup = cfg.baton.proxy_pickup_ms;
+    fleet.jitter = scenario.jitter.unwrap_or(cfg.baton.proxy_pickup_ms / 2);
+    if let Some(v0) = &scenario.from {
+        for host in &plan.hosts {
+            for role in plan.roles_on(host) {
+                let Some(r) = cfg.role(&role) else { continue };
+                let iv = cfg.health_cmd(r).and(cfg.role_healthcheck(r)).map(|h| h.interval_ms);
+                let cord = cfg.uses_cord(r).then(|| {
+                    format!(
+                        "{}/{}/cords/{}-{}",
+                        fleet::HOME,
+                        cfg.run_directory,
+                        cfg.role_full_name(&role),
+                        "0".repeat(32)
+                    )
+                });
+                let profile = fleet.profiles.get(v0).cloned().unwrap_or_default();
+                let c = fleet::Container {
+                    name: cmds::container_name(cfg, &role, v0),
+                    role: role.clone(),
+                    version: v0.clone(),
+                    started: 0,
+                    stop_issued: None,
+                    exited: None,
+                    health_iv: iv,
+                    cord_dir: cord,
+                    proxied: cfg.runs_traefik(r),
+                    profile,
+                    preexisting: true,
+                };
+                fleet.with_running(host, c);
+            }
+        }
+    }
+    fleet
+}
+
+/// Simulate `app boot` of `plan` in `scenario`; the timeline includes the
+/// proxy's routing changes.
+pub fn simulate(plan: crate::plan::Plan, scenario: &Scenario) -> Simulation {
+    let mut fleet = fleet_for(&plan, scenario);
+    let deploy = Deploy::new(plan, scenario.seed, 0);
+    let trace = Trace::quiet_polls();
+    let mut run = drive(deploy, &mut fleet, 0, 1_000_000, trace);
+    let horizon = run.end + report::TAIL_MS;
+    for (name, host) in &fleet.hosts {
+        for c in host.containers.iter().filter(|c| c.proxied) {
+            for (t, on) in fleet.proxy_changes(name, c, horizon) {
+                if t <= run.end {
+                    let text =
+                        if on { format!("routes to {}", c.name) } else { format!("stops routing to {}", c.name) };
+                    run.trace.note(t, name, &c.role, "proxy", &text);
+                }
+            }
+        }
+    }
+    let report = report::Report::new(&run, &fleet);
+    Simulation { run, fleet, report }
 }

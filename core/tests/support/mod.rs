@@ -261,5 +261,5 @@ pub fn plan(cfg: Config, version: &str) -> Plan {
 /// Boot `version` with `cfg` against `fleet`; seed 7; starts at t=0.
 pub fn boot(cfg: &str, version: &str, fleet: &mut Scripted) -> Run {
     let d = Deploy::new(plan(config(cfg), version), 7, 0);
-    drive(d, fleet, 0, 10_000, false)
+    drive(d, fleet, 0, 10_000, baton_core::trace::Trace::new())
 }

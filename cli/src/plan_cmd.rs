@@ -1,0 +1,80 @@
+//! `baton plan`: simulate `app boot` against a simulated fleet.
+
+use crate::load::UsageError;
+use baton_core::config::{parse_duration, Config};
+use baton_core::plan::Plan;
+use baton_core::sim::fleet::{Fault, FaultKind, When, STEP_KINDS};
+use baton_core::sim::{simulate, Scenario};
+
+/// Parse `HOST=KIND[:ARG][@WHEN]`.
+pub fn parse_fault(spec: &str, cfg: &Config) -> Result<Fault, UsageError> {
+    let usage = "faults: HOST=unreachable[@TIME|@STEP], HOST=never-healthy, HOST=crash, HOST=slow:DURATION, HOST=fail:STEP, HOST=drop:STEP";
+    let (host, what) =
+        spec.split_once('=').ok_or_else(|| UsageError(format!("--fault {spec:?}: expected HOST=KIND ({usage})")))?;
+    if !cfg.all_hosts().iter().any(|h| h == host) {
+        return Err(UsageError(format!(
+            "--fault {spec:?}: {host:?} is not a host in the config (hosts: {})",
+            cfg.all_hosts().join(", ")
+        )));
+    }
+    let step = |s: &str| -> Result<String, UsageError> {
+        if STEP_KINDS.contains(&s) {
+            Ok(s.to_string())
+        } else {
+            Err(UsageError(format!("--fault {spec:?}: unknown step {s:?} (steps: {})", STEP_KINDS.join(", "))))
+        }
+    };
+    let (kind, arg) = match what.split_once([':', '@']) {
+        Some((k, a)) => (k, Some(a)),
+        None => (what, None),
+    };
+    let kind = match (kind, arg) {
+        ("unreachable", None) => FaultKind::Unreachable(When::Always),
+        ("unreachable", Some(a)) => match parse_duration(a) {
+            Some(ms) => FaultKind::Unreachable(When::At(ms)),
+            None => FaultKind::Unreachable(When::Step(step(a)?)),
+        },
+        ("never-healthy", None) => FaultKind::NeverHealthy,
+        ("crash", None) => FaultKind::Crash,
+        ("slow", Some(a)) => FaultKind::SlowHealth(
+            parse_duration(a).ok_or_else(|| UsageError(format!("--fault {spec:?}: {a:?} is not a duration")))?,
+        ),
+        ("fail", Some(a)) => FaultKind::CommandFails(step(a)?),
+        ("drop", Some(a)) => FaultKind::DropConnection(step(a)?),
+        _ => return Err(UsageError(format!("--fault {spec:?}: unknown fault ({usage})"))),
+    };
+    Ok(Fault { host: host.to_string(), kind })
+}
+
+pub struct PlanArgs {
+    pub from: Option<String>,
+    pub faults: Vec<String>,
+    pub seed: u64,
+    pub json: bool,
+}
+
+/// Returns the exit code: 0 clean, 3 failed or gap.
+pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
+    let cfg = plan.config.clone();
+    let faults = args.faults.iter().map(|f| parse_fault(f, &cfg)).collect::<Result<Vec<_>, _>>()?;
+    if let Some(v0) = &args.from {
+        baton_core::config::names::check_version(v0).map_err(|e| UsageError(format!("--from: {e}")))?;
+    }
+    let scenario = Scenario { from: args.from.clone(), faults, seed: args.seed, ..Scenario::default() };
+    let version = plan.version.clone();
+    let hosts = plan.hosts.len();
+    let sim = simulate(plan, &scenario);
+    let text = if args.json {
+        serde_json::to_string_pretty(&sim.report).expect("report serialises") + "\n"
+    } else {
+        let from = args.from.as_deref().map(|v| format!(" from {v}")).unwrap_or_else(|| " (first deploy)".into());
+        format!(
+            "baton plan: app boot of {version} on {hosts} host(s){from}, seed {} (simulated; nothing is contacted)\n\n{}\n{}",
+            args.seed,
+            sim.run.trace.render(),
+            sim.report.summary()
+        )
+    };
+    crate::out::print(&text);
+    Ok(if sim.report.clean() { 0 } else { 3 })
+}

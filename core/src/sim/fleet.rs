@@ -1,0 +1,539 @@
+//! A simulated fleet: per host a Docker model (containers, health checks,
+//! cord directories, the lock) and a Traefik-like proxy model, answering the
+//! core's effects in virtual time. Deterministic: the same config, seed and
+//! faults give the same answers.
+//!
+//! Docker's health rules as modelled: a check every `interval` from start;
+//! `starting` until the first pass; `healthy` after a pass; `unhealthy` after
+//! [`DOCKER_HEALTH_RETRIES`] failures in a row. A check passes when the app
+//! answers and, for a container with a cord, the cord file exists.
+//!
+//! The proxy routes a role's requests to its running containers that carry
+//! the Traefik labels and are `healthy` (running, for containers without a
+//! health check). It notices a change `pickup` after it happens, plus a
+//! jitter of up to `jitter` drawn from the seed: a busy proxy is late.
+
+use crate::deploy::DOCKER_HEALTH_RETRIES;
+use crate::effect::{Action, Effect, EffectId, Observation};
+use crate::rng::Rng;
+use crate::sim::Responder;
+use crate::time::{Millis, Time};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The remote home of every simulated host.
+pub const HOME: &str = "/home/deploy";
+
+/// How one image version behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// Time from start until the app answers.
+    pub start_ms: Millis,
+    /// False: the app never answers its health check.
+    pub healthy: bool,
+    /// Exits right after start (and Docker restarts it).
+    pub crash: bool,
+    /// How long `docker stop` takes.
+    pub stop_ms: Millis,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile { start_ms: 1200, healthy: true, crash: false, stop_ms: 300 }
+    }
+}
+
+/// How long commands take (SSH round trip plus Docker's own time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Costs {
+    pub rtt: Millis,
+    pub inspect: Millis,
+    pub run: Millis,
+    pub small: Millis,
+    pub tag: Millis,
+    pub pull: Millis,
+    /// How long an unreachable host takes to fail a connection.
+    pub connect_fail: Millis,
+}
+
+impl Default for Costs {
+    fn default() -> Self {
+        Costs { rtt: 8, inspect: 25, run: 450, small: 5, tag: 60, pull: 2500, connect_fail: 1000 }
+    }
+}
+
+/// When a fault starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// From this virtual time on.
+    At(Time),
+    /// From the first command of this kind on (see [`action_kind`]).
+    Step(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The host cannot be reached.
+    Unreachable(When),
+    /// Commands of this kind fail with exit 1.
+    CommandFails(String),
+    /// The connection drops while a command of this kind runs: the command
+    /// takes effect, but its answer is lost.
+    DropConnection(String),
+    /// New containers on this host never become healthy.
+    NeverHealthy,
+    /// New containers on this host crash at start.
+    Crash,
+    /// New containers on this host take this much longer to start.
+    SlowHealth(Millis),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub host: String,
+    pub kind: FaultKind,
+}
+
+/// Short name of an action, used to name steps in faults.
+pub fn action_kind(a: &Action) -> &'static str {
+    match a {
+        Action::LockAcquire | Action::LockRead | Action::LockRelease => "lock",
+        Action::PrepareImage { .. } => "prepare",
+        Action::ListContainers => "list",
+        Action::Rename { .. } => "rename",
+        Action::Audit { .. } => "audit",
+        Action::TieCord { .. } => "tie",
+        Action::RunContainer { .. } => "run",
+        Action::Status { .. } => "status",
+        Action::Mounts { .. } => "mounts",
+        Action::CutCord { .. } => "cut",
+        Action::Stop { .. } => "stop",
+        Action::Other => "other",
+    }
+}
+
+/// Every step name a fault can refer to.
+pub const STEP_KINDS: &[&str] =
+    &["lock", "prepare", "list", "rename", "audit", "tie", "run", "status", "mounts", "cut", "stop"];
+
+#[derive(Clone, Debug)]
+pub struct Container {
+    pub name: String,
+    pub role: String,
+    pub version: String,
+    pub started: Time,
+    pub stop_issued: Option<Time>,
+    pub exited: Option<Time>,
+    pub health_iv: Option<Millis>,
+    /// Absolute host path of its cord directory.
+    pub cord_dir: Option<String>,
+    pub proxied: bool,
+    pub profile: Profile,
+    /// Already healthy when the simulation begins (a previous deploy).
+    pub preexisting: bool,
+}
+
+impl Container {
+    fn running(&self, t: Time) -> bool {
+        t >= self.started && self.exited.is_none_or(|e| t < e) && !self.profile.crash
+    }
+    /// The app answers requests at `t`.
+    pub fn serving(&self, t: Time) -> bool {
+        self.running(t)
+            && self.profile.healthy
+            && (self.preexisting || t >= self.started + self.profile.start_ms)
+            && self.stop_issued.is_none_or(|s| t < s)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Host {
+    /// In creation order.
+    pub containers: Vec<Container>,
+    /// Directory → (created, removed).
+    pub dirs: BTreeMap<String, (Time, Option<Time>)>,
+    pub lock: Option<String>,
+    pub images: BTreeSet<String>,
+    pub down_from: Option<Time>,
+}
+
+impl Host {
+    fn dir_exists(&self, dir: &str, t: Time) -> bool {
+        self.dirs.get(dir).is_some_and(|(c, r)| *c <= t && r.is_none_or(|r| t < r))
+    }
+
+    /// Docker's health status at `t`: `starting`, `healthy` or `unhealthy`.
+    pub fn health(&self, c: &Container, t: Time) -> &'static str {
+        let Some(iv) = c.health_iv else { return "" };
+        let mut status = if c.preexisting { "healthy" } else { "starting" };
+        let mut fails = 0u64;
+        let mut k = 1;
+        loop {
+            let tk = c.started + k * iv;
+            if tk > t || c.exited.is_some_and(|e| tk >= e) {
+                break;
+            }
+            let pass = c.serving(tk) && c.cord_dir.as_deref().is_none_or(|d| self.dir_exists(d, tk));
+            if pass {
+                status = "healthy";
+                fails = 0;
+            } else {
+                fails += 1;
+                if fails >= DOCKER_HEALTH_RETRIES {
+                    status = "unhealthy";
+                }
+            }
+            k += 1;
+        }
+        status
+    }
+
+    fn state(&self, c: &Container, t: Time) -> &'static str {
+        if c.exited.is_some_and(|e| t >= e) {
+            "exited"
+        } else if c.profile.crash {
+            "restarting"
+        } else {
+            "running"
+        }
+    }
+
+    /// Would the proxy route to `c` at `t`, if it saw Docker as it is at `t`?
+    pub fn routable(&self, c: &Container, t: Time) -> bool {
+        c.proxied && self.state(c, t) == "running" && (c.health_iv.is_none() || self.health(c, t) == "healthy")
+    }
+
+    /// The times at which `routable(c, ·)` may change, up to `until`.
+    fn change_points(&self, c: &Container, until: Time) -> Vec<Time> {
+        let mut pts = vec![c.started];
+        if let Some(iv) = c.health_iv {
+            let mut k = 1;
+            while c.started + k * iv <= until {
+                pts.push(c.started + k * iv);
+                k += 1;
+            }
+        }
+        pts.extend(c.exited);
+        pts
+    }
+}
+
+/// The simulated fleet.
+#[derive(Clone, Debug)]
+pub struct Fleet {
+    pub hosts: BTreeMap<String, Host>,
+    pub profiles: BTreeMap<String, Profile>,
+    pub faults: Vec<Fault>,
+    pub costs: Costs,
+    pub pickup: Millis,
+    pub jitter: Millis,
+    seed: u64,
+    /// Hosts whose step fault has fired: (host, kind).
+    fired: BTreeSet<(String, String)>,
+}
+
+impl Fleet {
+    pub fn new(hosts: &[String], seed: u64) -> Fleet {
+        Fleet {
+            hosts: hosts.iter().map(|h| (h.clone(), Host::default())).collect(),
+            profiles: BTreeMap::new(),
+            faults: vec![],
+            costs: Costs::default(),
+            pickup: 2000,
+            jitter: 1000,
+            seed,
+            fired: BTreeSet::new(),
+        }
+    }
+
+    /// A container already running and healthy on `host`, as a previous
+    /// deploy (baton's or Kamal's) leaves it. Its cord directory exists.
+    pub fn with_running(&mut self, host: &str, c: Container) {
+        let h = self.hosts.entry(host.to_string()).or_default();
+        if let Some(d) = &c.cord_dir {
+            h.dirs.insert(d.clone(), (0, None));
+        }
+        h.images.insert(c.version.clone());
+        h.containers.push(Container { preexisting: true, ..c });
+    }
+
+    fn jitter_for(&self, host: &str, name: &str, t: Time) -> Millis {
+        if self.jitter == 0 {
+            return 0;
+        }
+        let mut h = self.seed ^ t.wrapping_mul(0x9E37_79B9);
+        for b in host.bytes().chain(name.bytes()) {
+            h = h.rotate_left(5) ^ b as u64;
+        }
+        Rng::new(h).next_u64() % (self.jitter + 1)
+    }
+
+    /// The proxy's view of `c` at `t`: Docker's state as it was when the
+    /// proxy last noticed a change.
+    pub fn proxy_routes(&self, host: &str, c: &Container, t: Time) -> bool {
+        let h = &self.hosts[host];
+        let mut value = c.preexisting;
+        let mut prev = c.preexisting;
+        for p in h.change_points(c, t) {
+            let now = h.routable(c, p);
+            if now != prev {
+                if p + self.pickup + self.jitter_for(host, &c.name, p) <= t {
+                    value = now;
+                }
+                prev = now;
+            }
+        }
+        value
+    }
+
+    /// When the proxy's view of `c` changes (for the timeline), up to `until`.
+    pub fn proxy_changes(&self, host: &str, c: &Container, until: Time) -> Vec<(Time, bool)> {
+        let h = &self.hosts[host];
+        let mut out = vec![];
+        let mut prev = c.preexisting;
+        for p in h.change_points(c, until) {
+            let now = h.routable(c, p);
+            if now != prev {
+                out.push((p + self.pickup + self.jitter_for(host, &c.name, p), now));
+                prev = now;
+            }
+        }
+        out
+    }
+
+    fn fault_active(&mut self, host: &str, kind: &str, now: Time) -> bool {
+        let down = self.hosts.get(host).and_then(|h| h.down_from).is_some_and(|d| now >= d);
+        if down {
+            return true;
+        }
+        let mut fire = false;
+        for f in &self.faults {
+            if f.host != host {
+                continue;
+            }
+            if let FaultKind::Unreachable(w) = &f.kind {
+                match w {
+                    When::Always => fire = true,
+                    When::At(t) if now >= *t => fire = true,
+                    When::Step(s) if s == kind => fire = true,
+                    _ => {}
+                }
+            }
+        }
+        if fire {
+            if let Some(h) = self.hosts.get_mut(host) {
+                h.down_from = Some(now);
+            }
+            self.fired.insert((host.to_string(), "unreachable".into()));
+        }
+        fire
+    }
+
+    fn has_fault(&self, host: &str, pred: impl Fn(&FaultKind) -> bool) -> bool {
+        self.faults.iter().any(|f| f.host == host && pred(&f.kind))
+    }
+
+    fn profile_for(&self, host: &str, version: &str) -> Profile {
+        let mut p = self.profiles.get(version).cloned().unwrap_or_default();
+        for f in self.faults.iter().filter(|f| f.host == host) {
+            match f.kind {
+                FaultKind::NeverHealthy => p.healthy = false,
+                FaultKind::Crash => p.crash = true,
+                FaultKind::SlowHealth(ms) => p.start_ms += ms,
+                _ => {}
+            }
+        }
+        p
+    }
+
+    /// Apply an action at `at` and give its result: (exit code, stdout, stderr, duration).
+    fn apply(
+        &mut self,
+        host: &str,
+        role: &str,
+        action: &Action,
+        cmd_text: &str,
+        at: Time,
+    ) -> (i32, String, String, Millis) {
+        let costs = self.costs.clone();
+        let h = self.hosts.get_mut(host).expect("known host");
+        let find = |h: &Host, name: &str| h.containers.iter().position(|c| c.name == name);
+        match action {
+            Action::LockAcquire => match &h.lock {
+                Some(_) => (
+                    1,
+                    String::new(),
+                    "mkdir: cannot create directory '.kamal/lock-…': File exists".to_string(),
+                    costs.small,
+                ),
+                None => {
+                    // The details are the base64 word of the printf.
+                    let details =
+                        cmd_text.split(' ').find(|w| w.len() > 20 && !w.contains('/')).unwrap_or("").to_string();
+                    h.lock = Some(details);
+                    (0, String::new(), String::new(), costs.small)
+                }
+            },
+            Action::LockRead => match &h.lock {
+                Some(d) => (0, format!("{d}\n"), String::new(), costs.small),
+                None => (1, String::new(), "cat: details: No such file or directory".into(), costs.small),
+            },
+            Action::LockRelease => {
+                h.lock = None;
+                (0, String::new(), String::new(), costs.small)
+            }
+            Action::PrepareImage { version } => {
+                let pulled = h.images.insert(version.clone());
+                (0, String::new(), String::new(), costs.tag + if pulled { costs.pull } else { 0 })
+            }
+            Action::Audit { .. } => (0, String::new(), String::new(), costs.small),
+            Action::ListContainers => {
+                let prefix = format!("-{role}-");
+                let lines: Vec<String> = h
+                    .containers
+                    .iter()
+                    .rev()
+                    .filter(|c| c.role == role || c.name.contains(&prefix))
+                    .map(|c| format!("{}\t{}", c.name, h.state(c, at)))
+                    .collect();
+                (0, lines.iter().map(|l| format!("{l}\n")).collect(), String::new(), costs.inspect)
+            }
+            Action::Rename { from, to } => match find(h, from) {
+                Some(i) => {
+                    h.containers[i].name = to.clone();
+                    (0, String::new(), String::new(), costs.small + 20)
+                }
+                None => {
+                    (1, String::new(), format!("Error response from daemon: No such container: {from}"), costs.small)
+                }
+            },
+            Action::TieCord { dir } => {
+                let abs = if dir.starts_with('/') { dir.clone() } else { format!("{HOME}/{dir}") };
+                h.dirs.insert(abs, (at, None));
+                (0, String::new(), String::new(), costs.small)
+            }
+            Action::RunContainer { name, version, cord_dir, health_interval_ms, proxied } => {
+                if find(h, name).is_some() {
+                    return (
+                        125,
+                        String::new(),
+                        format!("docker: Error response from daemon: Conflict. The container name \"/{name}\" is already in use."),
+                        costs.run,
+                    );
+                }
+                let profile = self.profile_for(host, version);
+                let h = self.hosts.get_mut(host).expect("known host");
+                h.images.insert(version.clone());
+                h.containers.push(Container {
+                    name: name.clone(),
+                    role: role.to_string(),
+                    version: version.clone(),
+                    started: at + costs.run,
+                    stop_issued: None,
+                    exited: None,
+                    health_iv: *health_interval_ms,
+                    cord_dir: cord_dir
+                        .as_ref()
+                        .map(|d| if d.starts_with('/') { d.clone() } else { format!("{HOME}/{d}") }),
+                    proxied: *proxied,
+                    profile,
+                    preexisting: false,
+                });
+                (0, "0123456789abcdef\n".into(), String::new(), costs.run)
+            }
+            Action::Status { name } => match find(h, name) {
+                Some(i) => {
+                    let c = &h.containers[i];
+                    let state = h.state(c, at);
+                    let out = if c.health_iv.is_some() {
+                        format!("{state} {}\n", h.health(c, at))
+                    } else {
+                        format!("{state}\n")
+                    };
+                    (0, out, String::new(), costs.inspect)
+                }
+                None => (1, String::new(), format!("Error: No such object: {name}"), costs.inspect),
+            },
+            Action::Mounts { name } => match find(h, name) {
+                Some(i) => {
+                    let mounts: Vec<String> = h.containers[i]
+                        .cord_dir
+                        .iter()
+                        .map(|d| format!(r#"{{"Type":"bind","Source":"{d}","Destination":"/tmp/kamal-cord","Mode":"","RW":true,"Propagation":"rprivate"}}"#))
+                        .collect();
+                    (0, format!("[{}]\n", mounts.join(",")), String::new(), costs.inspect)
+                }
+                None => (1, String::new(), format!("Error: No such object: {name}"), costs.inspect),
+            },
+            Action::CutCord { dir } => match h.dirs.get_mut(dir) {
+                Some((_, removed @ None)) => {
+                    *removed = Some(at);
+                    (0, String::new(), String::new(), costs.small)
+                }
+                _ => (1, String::new(), format!("rm: cannot remove '{dir}': No such file or directory"), costs.small),
+            },
+            Action::Stop { name } => match find(h, name) {
+                Some(i) => {
+                    let c = &mut h.containers[i];
+                    let took = if c.exited.is_some_and(|e| e <= at) {
+                        0
+                    } else {
+                        c.stop_issued = Some(at);
+                        c.exited = Some(at + c.profile.stop_ms);
+                        c.profile.stop_ms
+                    };
+                    (0, format!("{name}\n"), String::new(), costs.small + took)
+                }
+                None => {
+                    (1, String::new(), format!("Error response from daemon: No such container: {name}"), costs.small)
+                }
+            },
+            Action::Other => (0, String::new(), String::new(), costs.small),
+        }
+    }
+}
+
+impl Responder for Fleet {
+    fn answer(&mut self, effect: &Effect, now: Time) -> (Millis, Observation) {
+        let c = effect.cmd();
+        let id: EffectId = c.id;
+        let kind = action_kind(&c.action);
+        if !self.hosts.contains_key(&c.host) {
+            return (
+                self.costs.connect_fail,
+                Observation::Unreachable { id, error: format!("ssh: Could not resolve hostname {}", c.host) },
+            );
+        }
+        if self.fault_active(&c.host, kind, now) {
+            return (
+                self.costs.connect_fail,
+                Observation::Unreachable {
+                    id,
+                    error: format!("ssh: connect to host {} port 22: Connection refused", c.host),
+                },
+            );
+        }
+        if self.has_fault(&c.host, |f| matches!(f, FaultKind::CommandFails(k) if k == kind)) {
+            return (self.costs.rtt, Observation::failed(id, 1, format!("simulated failure of the {kind} command")));
+        }
+        let role = c.role.clone().unwrap_or_default();
+        let at = now + self.costs.rtt / 2;
+        let (code, stdout, stderr, took) = self.apply(&c.host, &role, &c.action, &c.cmd.render(), at);
+        let delay = self.costs.rtt + took;
+        let drop_here = self.has_fault(&c.host, |f| matches!(f, FaultKind::DropConnection(k) if k == kind))
+            && self.fired.insert((c.host.clone(), format!("drop:{kind}")));
+        if drop_here {
+            if let Some(h) = self.hosts.get_mut(&c.host) {
+                h.down_from = Some(now + delay);
+            }
+            return (
+                delay,
+                Observation::Unreachable {
+                    id,
+                    error: "Connection to host closed by remote host (connection lost)".into(),
+                },
+            );
+        }
+        (delay, Observation::Exited { id, code, stdout, stderr })
+    }
+}
