@@ -142,9 +142,24 @@ enum Owner {
     Host(usize),
 }
 
+/// Deliberately broken handovers. They exist only so that tests can show
+/// that the exhaustive and property checks catch a wrong handover; nothing
+/// else constructs them.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// Stop the old container as soon as the new one is ready, without the
+    /// cord handover.
+    StopBeforeCut,
+    /// Stop the old container as soon as it is unhealthy, before the proxy
+    /// has had time to notice.
+    NoPauseAfterUnhealthy,
+}
+
 /// The boot of one version over a fleet.
 #[derive(Debug)]
 pub struct Deploy {
+    broken: Option<Broken>,
     plan: std::sync::Arc<Plan>,
     /// Why taking the lock failed, kept while its details are read.
     pending_lock_error: Option<String>,
@@ -210,6 +225,7 @@ impl Deploy {
             .map(|g| g.iter().map(|h| plan.hosts.iter().position(|x| x == h).unwrap_or(0)).collect())
             .collect();
         let mut d = Deploy {
+            broken: None,
             prepared: vec![None; hosts.len()],
             plan: std::sync::Arc::new(plan),
             pending_lock_error: None,
@@ -230,6 +246,13 @@ impl Deploy {
         d.progress(&primary, None, Step::AcquireLock);
         d.emit(Owner::Lock, false, &primary, None, Action::LockAcquire, c);
         d
+    }
+
+    /// A deliberately broken variant, for tests of the checks only.
+    #[doc(hidden)]
+    pub fn broken(mut self, b: Broken) -> Deploy {
+        self.broken = Some(b);
+        self
     }
 
     /// The run id (32 hex), part of every cord directory of this run.
@@ -663,7 +686,7 @@ impl Deploy {
                     Ok(Status { state: State::Running, health: Some(Health::Healthy) }) if cfg.runs_traefik(role) => {
                         self.pause(i, Step::PauseAfterHealthy, now + timing.proxy_pause);
                     }
-                    Ok(Status { state: State::Running, health: Some(Health::Healthy) }) => self.after_new_ready(i),
+                    Ok(Status { state: State::Running, health: Some(Health::Healthy) }) => self.after_new_ready(i, now),
                     Ok(Status { state: State::Running, health: None }) => {
                         self.pause(i, Step::WaitReady, now + timing.readiness_delay)
                     }
@@ -699,7 +722,7 @@ impl Deploy {
                     }
                 }
             }
-            (Stage::Pausing { step: Step::PauseAfterHealthy, .. }, Input::Timer) => self.after_new_ready(i),
+            (Stage::Pausing { step: Step::PauseAfterHealthy, .. }, Input::Timer) => self.after_new_ready(i, now),
             (Stage::Pausing { step: Step::WaitReady, .. }, Input::Timer) => {
                 self.hosts[i].stage = Stage::Confirming;
                 self.emit(
@@ -720,7 +743,7 @@ impl Deploy {
                     other => said(other),
                 };
                 if status == "running" {
-                    self.after_new_ready(i)
+                    self.after_new_ready(i, now)
                 } else {
                     self.fail(
                         i,
@@ -810,7 +833,8 @@ impl Deploy {
                     other => (said(other), false),
                 };
                 if out_of_rotation {
-                    self.pause(i, Step::PauseAfterUnhealthy, now + timing.proxy_pause);
+                    let pause = if self.broken == Some(Broken::NoPauseAfterUnhealthy) { 0 } else { timing.proxy_pause };
+                    self.pause(i, Step::PauseAfterUnhealthy, now + pause);
                 } else if now >= deadline {
                     // Decision: never stop a container the proxy may still
                     // route to. It keeps serving; the user is told.
@@ -897,14 +921,15 @@ impl Deploy {
     }
 
     /// The new container serves: hand over from the old one, if any.
-    fn after_new_ready(&mut self, i: usize) {
+    fn after_new_ready(&mut self, i: usize, now: Time) {
         let plan = self.plan.clone();
         let cfg = &plan.config;
         let host = self.hosts[i].host.clone();
         let role_name = self.hosts[i].role().to_string();
         let Some(role) = cfg.role(&role_name) else { return };
         match self.hosts[i].old.clone() {
-            None => self.role_done(i, 0),
+            None => self.role_done(i, now),
+            Some(_) if self.broken == Some(Broken::StopBeforeCut) => self.stop_old(i),
             Some(old) if cfg.uses_cord(role) => {
                 self.hosts[i].stage = Stage::ReadingMounts;
                 self.progress(&host, Some(&role_name), Step::FindOldCord);

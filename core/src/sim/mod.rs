@@ -148,8 +148,18 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
 /// Simulate `app boot` of `plan` in `scenario`; the timeline includes the
 /// proxy's routing changes.
 pub fn simulate(plan: crate::plan::Plan, scenario: &Scenario) -> Simulation {
+    simulate_with(plan, scenario, |d| d)
+}
+
+/// [`simulate`], with the deploy adjusted before it runs (tests use this to
+/// run deliberately broken variants).
+pub fn simulate_with(
+    plan: crate::plan::Plan,
+    scenario: &Scenario,
+    adjust: impl FnOnce(Deploy) -> Deploy,
+) -> Simulation {
     let mut fleet = fleet_for(&plan, scenario);
-    let deploy = Deploy::new(plan, scenario.seed, 0);
+    let deploy = adjust(Deploy::new(plan, scenario.seed, 0));
     let trace = Trace::quiet_polls();
     let mut run = drive(deploy, &mut fleet, 0, 1_000_000, trace);
     let horizon = run.end + report::TAIL_MS;
