@@ -1,6 +1,7 @@
 //! baton: zero-downtime deploys of containerised apps over SSH, reading
 //! Kamal 1's `config/deploy.yml`.
 
+mod boot_cmd;
 mod load;
 mod out;
 mod plan_cmd;
@@ -78,8 +79,24 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// App commands (as `kamal app`).
+    App {
+        #[command(subcommand)]
+        command: AppCmd,
+    },
     /// Print baton's own version.
     Version,
+}
+
+#[derive(Subcommand, Debug)]
+enum AppCmd {
+    /// Boot the app on servers (or reboot it if already running), with the cord handover.
+    ///
+    /// Takes the deploy lock on the primary host, tags the image as latest on every host (pulling it when
+    /// missing), then on each host and role: starts the new container, waits until it is healthy, cuts the
+    /// old container's cord, waits until the old one is unhealthy and the proxy has stopped routing to it,
+    /// then stops it. Hosts boot in groups of boot.limit. On failure the lock stays held.
+    Boot,
 }
 
 /// UTC now as ISO 8601 (`2026-11-27T10:00:00Z`).
@@ -138,6 +155,11 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
                 plan,
                 &plan_cmd::PlanArgs { from: from.clone(), faults: faults.clone(), seed: *seed, json: *json },
             )
+        }
+        Cmd::App { command: AppCmd::Boot } => {
+            let plan = build_plan(&cli.global, "Automatic deploy lock")?;
+            let seed = load::random_u64();
+            Ok(boot_cmd::run(plan, &boot_cmd::BootArgs { verbose: cli.global.verbose, quiet: cli.global.quiet, seed }))
         }
         Cmd::Version => {
             println!("baton {}", env!("CARGO_PKG_VERSION"));

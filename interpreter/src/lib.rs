@@ -1,1 +1,79 @@
+//! baton-interpreter: carries out a baton-core machine's effects over SSH and
+//! feeds the results back. It decides nothing about a deploy.
+//!
+//! - one SSH master connection per host (OpenSSH ControlMaster, through the
+//!   `openssh` crate), opened on first use and reused for every command;
+//! - a semaphore caps connections being opened at once
+//!   (`sshkit.max_concurrent_starts`), another caps commands per host
+//!   (kept below sshd's `MaxSessions`);
+//! - every effect becomes one remote command with a timeout, and every
+//!   outcome one observation stamped with the time it arrived.
 
+mod ssh;
+
+pub use ssh::{Connections, KnownHostsPolicy, RemoteOutput, SshOptions};
+
+use baton_core::deploy::Deploy;
+use baton_core::effect::{Effect, Event, Observation, Outcome};
+use baton_core::time::Time;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What the driver reports as a run goes, for the CLI to print.
+#[derive(Debug, Clone)]
+pub enum Report {
+    Effect(Time, Effect),
+    Observation(Time, Observation),
+    Event(Time, Event),
+}
+
+/// Run `deploy` to its end against real hosts. `report` sees every effect,
+/// observation and event as it happens. Connections stay open in `conns`
+/// (close them with [`Connections::close_all`]).
+pub async fn drive(mut deploy: Deploy, conns: Arc<Connections>, mut report: impl FnMut(Report)) -> Outcome {
+    let start = Instant::now();
+    let now = move || start.elapsed().as_millis() as Time;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Observation>();
+    let mut outcome = None;
+    loop {
+        while let Some(effect) = deploy.poll_effect() {
+            report(Report::Effect(now(), effect.clone()));
+            let conns = conns.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let obs = conns.execute(&effect).await;
+                // The receiver is gone only when the run is over.
+                let _ = tx.send(obs);
+            });
+        }
+        while let Some(ev) = deploy.poll_event() {
+            if let Event::Finished(o) = &ev {
+                outcome = Some(o.clone());
+            }
+            report(Report::Event(now(), ev));
+        }
+        if let Some(o) = outcome {
+            return o;
+        }
+        let deadline = deploy.poll_timeout().map(|t| start + Duration::from_millis(t));
+        tokio::select! {
+            obs = rx.recv() => {
+                let Some(obs) = obs else { continue };
+                let t = now();
+                report(Report::Observation(t, obs.clone()));
+                deploy.handle_observation(&obs, t);
+            }
+            _ = sleep_until(deadline) => {
+                deploy.handle_timeout(now());
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending::<()>().await,
+    }
+}

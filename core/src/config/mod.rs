@@ -146,11 +146,15 @@ pub struct Ssh {
     pub user: String,
     pub port: u16,
     pub proxy: Option<String>,
+    /// Identity files to offer (`ssh.keys`).
+    pub keys: Vec<String>,
+    /// An ssh_config file to read (`ssh.config: PATH`).
+    pub config: Option<String>,
 }
 
 impl Default for Ssh {
     fn default() -> Self {
-        Self { user: "root".into(), port: 22, proxy: None }
+        Self { user: "root".into(), port: 22, proxy: None, keys: vec![], config: None }
     }
 }
 
@@ -179,11 +183,27 @@ pub struct BatonSettings {
     /// Added to the pickup delay when baton has to pause instead of
     /// confirming a route change.
     pub pause_margin_ms: Millis,
+    /// SSH connect timeout.
+    pub connect_timeout_ms: Millis,
+    /// Longest a single remote command may take.
+    pub command_timeout_ms: Millis,
+    /// Host key policy: `strict`, `accept-new` (default) or `off`.
+    pub known_hosts: String,
+    /// A known_hosts file to use instead of ~/.ssh/known_hosts.
+    pub known_hosts_file: Option<String>,
 }
 
 impl Default for BatonSettings {
     fn default() -> Self {
-        Self { poll_interval_ms: 500, proxy_pickup_ms: 2000, pause_margin_ms: 1000 }
+        Self {
+            poll_interval_ms: 500,
+            proxy_pickup_ms: 2000,
+            pause_margin_ms: 1000,
+            connect_timeout_ms: 10_000,
+            command_timeout_ms: 120_000,
+            known_hosts: "accept-new".into(),
+            known_hosts_file: None,
+        }
     }
 }
 
@@ -1250,7 +1270,16 @@ fn parse_ssh(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Ssh {
                 }
                 other => ctx.err(&p, format!("expected [user@]host[:port], found {}", describe(other))),
             },
-            "log_level" | "keys_only" | "keys" | "key_data" | "config" => {}
+            "keys" => {
+                ssh.keys = string_list(ctx, Some(v), &p);
+            }
+            "config" => match v {
+                Value::String(s) if !s.is_empty() => ssh.config = Some(s.clone()),
+                // true/false: OpenSSH reads ~/.ssh/config anyway.
+                Value::Bool(_) => {}
+                other => ctx.err(&p, format!("expected the path of an ssh_config file, found {}", describe(other))),
+            },
+            "log_level" | "keys_only" | "key_data" => {}
             "proxy_command" => {
                 ctx.warn(&p, "proxy_command is not supported by baton; use proxy: [user@]host (a jump host)")
             }
@@ -1277,6 +1306,22 @@ fn parse_baton(ctx: &mut Ctx<'_>, v: Option<&Value>) -> BatonSettings {
             "poll_interval" => &mut b.poll_interval_ms,
             "proxy_pickup" => &mut b.proxy_pickup_ms,
             "pause_margin" => &mut b.pause_margin_ms,
+            "connect_timeout" => &mut b.connect_timeout_ms,
+            "command_timeout" => &mut b.command_timeout_ms,
+            "known_hosts" => {
+                match v.as_str() {
+                    Some(s @ ("strict" | "accept-new" | "off")) => b.known_hosts = s.to_string(),
+                    _ => ctx.err(&p, format!("expected strict, accept-new or off, found {}", describe(v))),
+                }
+                continue;
+            }
+            "known_hosts_file" => {
+                match v.as_str() {
+                    Some(s) if !s.is_empty() => b.known_hosts_file = Some(s.to_string()),
+                    _ => ctx.err(&p, format!("expected a file path, found {}", describe(v))),
+                }
+                continue;
+            }
             other => {
                 ctx.warn(&p, format!("unknown key {other:?}; it is ignored"));
                 continue;

@@ -26,7 +26,9 @@ fn minimal_config_gets_kamal_defaults() {
     assert_eq!(c.max_concurrent_starts, 30);
     assert_eq!(c.run_directory, ".kamal");
     assert_eq!(c.primary_role, "web");
-    assert_eq!(c.ssh, Ssh { user: "root".into(), port: 22, proxy: None });
+    assert_eq!(c.ssh, Ssh::default());
+    assert_eq!(c.ssh.user, "root");
+    assert_eq!(c.ssh.port, 22);
     assert_eq!(c.boot, Boot::default());
     assert!(c.warnings.is_empty());
     assert_eq!(c.primary_host(), "1.1.1.1");

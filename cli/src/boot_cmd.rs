@@ -1,0 +1,123 @@
+//! `baton app boot`: the core's deploy, driven over SSH.
+
+use baton_core::config::Config;
+use baton_core::effect::{Event, Outcome};
+use baton_core::plan::Plan;
+use baton_core::time::fmt_secs;
+use baton_core::trace::Trace;
+use baton_interpreter::{Connections, KnownHostsPolicy, Report, SshOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// SSH options from the config (`ssh:`, `sshkit:`, `baton:`).
+pub fn ssh_options(cfg: &Config) -> SshOptions {
+    SshOptions {
+        user: cfg.ssh.user.clone(),
+        port: cfg.ssh.port,
+        proxy: cfg.ssh.proxy.clone(),
+        keys: cfg.ssh.keys.iter().map(|k| expand_home(k)).collect(),
+        config_file: cfg.ssh.config.as_deref().map(expand_home),
+        known_hosts: match cfg.baton.known_hosts.as_str() {
+            "strict" => KnownHostsPolicy::Strict,
+            "off" => KnownHostsPolicy::Off,
+            _ => KnownHostsPolicy::AcceptNew,
+        },
+        known_hosts_file: cfg.baton.known_hosts_file.as_deref().map(expand_home),
+        connect_timeout: Duration::from_millis(cfg.baton.connect_timeout_ms),
+        command_timeout: Duration::from_millis(cfg.baton.command_timeout_ms),
+        max_concurrent_starts: cfg.max_concurrent_starts,
+        max_commands_per_host: 8,
+    }
+}
+
+pub struct BootArgs {
+    pub verbose: bool,
+    pub quiet: bool,
+    pub seed: u64,
+}
+
+/// Run the boot; returns the exit code (0 success, 1 failure).
+pub fn run(plan: Plan, args: &BootArgs) -> i32 {
+    let version = plan.version.clone();
+    let primary = plan.config.primary_host().to_string();
+    let hosts = plan.hosts.clone();
+    let conns = Connections::new(ssh_options(&plan.config));
+    let deploy = baton_core::deploy::Deploy::new(plan, args.seed, 0);
+    if !args.quiet {
+        println!("Booting {version} on {} ({} host(s))...", hosts.join(", "), hosts.len());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let mut trace = Trace::new();
+    let verbose = args.verbose;
+    let quiet = args.quiet;
+    let outcome = runtime.block_on(async {
+        let outcome = baton_interpreter::drive(deploy, conns.clone(), |r| match r {
+            Report::Effect(t, e) if verbose => {
+                trace.effect(t, &e);
+                print_last(&trace);
+            }
+            Report::Observation(t, o) if verbose => {
+                trace.observation(t, &o);
+                print_last(&trace);
+            }
+            Report::Event(t, ev) => print_event(t, &ev, quiet),
+            _ => {}
+        })
+        .await;
+        conns.close_all().await;
+        outcome
+    });
+    match outcome {
+        Outcome::Succeeded => {
+            if !quiet {
+                println!("Booted {version} on every host; the deploy lock on {primary} is released.");
+            }
+            0
+        }
+        Outcome::LockHeld { details } => {
+            eprintln!("Deploy lock found on {primary}; nothing was changed:");
+            for l in details.lines() {
+                eprintln!("  {l}");
+            }
+            eprintln!("Wait for that deploy to finish, or, if nobody is deploying, run `baton lock release`.");
+            1
+        }
+        Outcome::Failed { failures } => {
+            eprintln!("The boot of {version} failed:");
+            for f in &failures {
+                eprintln!("  {f}");
+            }
+            1
+        }
+    }
+}
+
+fn print_last(trace: &Trace) {
+    if let Some(l) = trace.lines().last() {
+        println!("{l}");
+    }
+}
+
+fn print_event(t: u64, ev: &Event, quiet: bool) {
+    let at = fmt_secs(t);
+    match ev {
+        Event::Progress { host, role, step } if !quiet => {
+            let role = role.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
+            println!("[{at:>7}s] {host}{role}: {step}");
+        }
+        Event::Warning { host, message } => {
+            let h = host.as_deref().map(|h| format!("{h}: ")).unwrap_or_default();
+            eprintln!("[{at:>7}s] warning: {h}{message}");
+        }
+        Event::HostFailed(f) => eprintln!("[{at:>7}s] FAILED {f}"),
+        Event::LockKept { host, reason } => eprintln!("[{at:>7}s] the deploy lock on {host} is kept: {reason}"),
+        _ => {}
+    }
+}
