@@ -116,3 +116,27 @@ pub fn random_u64() -> u64 {
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.finish()
 }
+
+/// Secret values: the process environment, then `.env.<destination>`, then
+/// `.env` (a file never overrides the environment, as dotenv does).
+pub fn secrets(destination: Option<&str>) -> Result<std::collections::BTreeMap<String, String>, UsageError> {
+    let mut map: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let mut files = vec![];
+    if let Some(d) = destination {
+        files.push(format!(".env.{d}"));
+    }
+    files.push(".env".to_string());
+    for f in files {
+        let text = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(UsageError(format!("cannot read {f}: {e}"))),
+        };
+        let pairs =
+            baton_core::ops::parse_dotenv(&text).map_err(|(line, msg)| UsageError(format!("{f}:{line}: {msg}")))?;
+        for (k, v) in pairs {
+            map.entry(k).or_insert(v);
+        }
+    }
+    Ok(map)
+}

@@ -1,6 +1,7 @@
 //! baton: zero-downtime deploys of containerised apps over SSH, reading
 //! Kamal 1's `config/deploy.yml`.
 
+mod batch_cmd;
 mod boot_cmd;
 mod load;
 mod out;
@@ -84,8 +85,41 @@ enum Cmd {
         #[command(subcommand)]
         command: AppCmd,
     },
+    /// The deploy lock on the primary host (as `kamal lock`).
+    Lock {
+        #[command(subcommand)]
+        command: LockCmd,
+    },
+    /// Env files on the hosts (as `kamal env`).
+    Env {
+        #[command(subcommand)]
+        command: EnvCmd,
+    },
     /// Print baton's own version.
     Version,
+}
+
+#[derive(Subcommand, Debug)]
+enum LockCmd {
+    /// Show who holds the deploy lock, when, for which version and why.
+    Status,
+    /// Take the deploy lock, so that no deploy runs until it is released.
+    Acquire {
+        /// Why (shown to whoever finds the lock).
+        #[arg(short = 'm', long)]
+        message: String,
+    },
+    /// Release the deploy lock.
+    Release,
+}
+
+#[derive(Subcommand, Debug)]
+enum EnvCmd {
+    /// Upload each role's env file to .kamal/env/roles/<service>-<role>[-<dest>].env (mode 0400).
+    ///
+    /// Clear values come from the config; secret values from the environment, else .env.<destination>,
+    /// else .env. Secret values are never printed.
+    Push,
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,11 +195,98 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             let seed = load::random_u64();
             Ok(boot_cmd::run(plan, &boot_cmd::BootArgs { verbose: cli.global.verbose, quiet: cli.global.quiet, seed }))
         }
+        Cmd::Lock { command } => lock(&cli.global, command),
+        Cmd::Env { command: EnvCmd::Push } => env_push(&cli.global),
         Cmd::Version => {
             println!("baton {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
     }
+}
+
+/// A plan for commands that do not need a version: the resolved one if
+/// there is one, else "unknown" (it only appears in lock details).
+fn lenient_plan(g: &Global, message: &str) -> Result<Plan, UsageError> {
+    let cfg = load::load_config(&g.config_file, g.destination.as_deref(), g.quiet)?;
+    let version = load::resolve_version(g.version.as_deref()).unwrap_or_else(|_| "unknown".into());
+    let lock = LockInfo { holder: git_user(), at_utc: utc_now(), message: message.to_string() };
+    Plan::new(cfg, &version, g.hosts.as_deref(), g.roles.as_deref(), &local_user(), lock)
+        .map_err(|e| UsageError(e.to_string()))
+}
+
+fn lock(g: &Global, command: &LockCmd) -> Result<i32, UsageError> {
+    use baton_core::ops;
+    let message = match command {
+        LockCmd::Acquire { message } => message.as_str(),
+        _ => "",
+    };
+    let plan = lenient_plan(g, message)?;
+    let cfg = &plan.config;
+    let primary = cfg.primary_host().to_string();
+    let ssh = boot_cmd::ssh_options(cfg);
+    let phases = match command {
+        LockCmd::Status => vec![ops::lock_status(cfg)],
+        LockCmd::Acquire { .. } => vec![ops::lock_acquire(&plan)],
+        LockCmd::Release => vec![ops::lock_release(cfg)],
+    };
+    let run = batch_cmd::run(phases, ssh.clone(), g.verbose);
+    let Some(r) = run.results.first() else { return Ok(1) };
+    match (command, r.ok()) {
+        (LockCmd::Status, true) if r.stdout().trim().is_empty() => println!("There is no deploy lock on {primary}"),
+        (LockCmd::Status, true) => {
+            println!("Deploy lock found on {primary}:");
+            for l in ops::decode_lock_details(r.stdout()).lines() {
+                println!("  {l}");
+            }
+        }
+        (LockCmd::Acquire { .. }, true) => println!("Acquired the deploy lock on {primary}"),
+        (LockCmd::Release, true) => println!("Released the deploy lock on {primary}"),
+        (LockCmd::Acquire { .. }, false) if matches!(r.observation, baton_core::effect::Observation::Exited { .. }) => {
+            // Most likely held already: show by whom.
+            let status = batch_cmd::run(vec![ops::lock_status(cfg)], ssh, g.verbose);
+            match status.results.first() {
+                Some(s) if s.ok() && !s.stdout().trim().is_empty() => {
+                    eprintln!("Deploy lock already held on {primary}:");
+                    for l in ops::decode_lock_details(s.stdout()).lines() {
+                        eprintln!("  {l}");
+                    }
+                }
+                _ => eprintln!("{}", batch_cmd::describe_failure(r)),
+            }
+            return Ok(1);
+        }
+        (LockCmd::Release, false) => {
+            eprintln!("{} (is there a lock? see `baton lock status`)", batch_cmd::describe_failure(r));
+            return Ok(1);
+        }
+        _ => {
+            eprintln!("{}", batch_cmd::describe_failure(r));
+            return Ok(1);
+        }
+    }
+    Ok(0)
+}
+
+fn env_push(g: &Global) -> Result<i32, UsageError> {
+    let plan = lenient_plan(g, "Automatic deploy lock")?;
+    let secrets = load::secrets(g.destination.as_deref())?;
+    let push = baton_core::ops::env_push(&plan, &secrets).map_err(UsageError)?;
+    let ssh = boot_cmd::ssh_options(&plan.config);
+    let run = batch_cmd::run(baton_core::ops::mutating(&plan, vec![push]), ssh, g.verbose);
+    let mut failed = false;
+    for r in &run.results {
+        if !r.ok() {
+            failed = true;
+            eprintln!("{}", batch_cmd::describe_failure(r));
+        } else if r.step.label == "env push" && !g.quiet {
+            let role = r.step.role.as_deref().unwrap_or("");
+            println!("{}: pushed {}", r.step.host, baton_core::commands::env_file_path(&plan.config, role));
+        }
+    }
+    if !run.skipped.is_empty() {
+        eprintln!("Nothing was pushed: the deploy lock could not be taken (see `baton lock status`)");
+    }
+    Ok(if failed { 1 } else { 0 })
 }
 
 fn main() -> ExitCode {

@@ -19,7 +19,6 @@ use crate::plan::Plan;
 use crate::rng::Rng;
 use crate::shell::Command;
 use crate::time::{fmt_secs, Millis, Time};
-use base64::Engine;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Docker marks a container unhealthy after this many failed checks in a row
@@ -241,7 +240,12 @@ impl Deploy {
             events: VecDeque::new(),
         };
         let primary = d.primary();
-        let b64 = base64::engine::general_purpose::STANDARD.encode(d.plan.lock_details());
+        let b64 = crate::ops::lock_details_b64(
+            &d.plan.lock.holder,
+            &d.plan.lock.at_utc,
+            &d.plan.version,
+            &d.plan.lock.message,
+        );
         let c = cmds::lock_acquire(&d.plan.config, &b64);
         d.progress(&primary, None, Step::AcquireLock);
         d.emit(Owner::Lock, false, &primary, None, Action::LockAcquire, c);
@@ -423,7 +427,7 @@ impl Deploy {
                 self.finish(Outcome::Failed { failures: vec![f] });
             }
             (Phase::ReadingLock, Observation::Exited { code: 0, stdout, .. }) => {
-                let details = decode_lock_details(stdout);
+                let details = crate::ops::decode_lock_details(stdout);
                 self.finish(Outcome::LockHeld { details });
             }
             (Phase::ReadingLock, _) => {
@@ -516,15 +520,6 @@ impl Deploy {
             let c = cmds::lock_release(&self.plan.config);
             self.emit(Owner::Lock, false, &primary, None, Action::LockRelease, c);
         }
-    }
-}
-
-fn decode_lock_details(stdout: &str) -> String {
-    let compact: String = stdout.chars().filter(|c| !c.is_whitespace()).collect();
-    match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).trim_end().to_string(),
-        // Not base64: show what is there.
-        Err(_) => stdout.trim().to_string(),
     }
 }
 

@@ -10,11 +10,13 @@
 //! This crate does no I/O: no files, processes, sockets, clock or ambient
 //! randomness. Time comes in as an argument; randomness from a caller's seed.
 
+pub mod batch;
 pub mod commands;
 pub mod config;
 pub mod deploy;
 pub mod docker;
 pub mod effect;
+pub mod ops;
 pub mod plan;
 pub mod rng;
 pub mod shell;

@@ -110,12 +110,4 @@ impl Plan {
         .max(1);
         self.hosts.chunks(size).map(|c| c.to_vec()).collect()
     }
-
-    /// The lock details Kamal writes, before base64.
-    pub fn lock_details(&self) -> String {
-        format!(
-            "Locked by: {} at {}\nVersion: {}\nMessage: {}",
-            self.lock.holder, self.lock.at_utc, self.version, self.lock.message
-        )
-    }
 }

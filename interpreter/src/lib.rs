@@ -77,3 +77,31 @@ async fn sleep_until(deadline: Option<Instant>) {
         None => std::future::pending::<()>().await,
     }
 }
+
+/// Run a [`baton_core::batch::Batch`] to its end against real hosts.
+pub async fn run_batch(
+    mut batch: baton_core::batch::Batch,
+    conns: Arc<Connections>,
+    mut report: impl FnMut(Report),
+) -> baton_core::batch::Batch {
+    let start = Instant::now();
+    let now = move || start.elapsed().as_millis() as Time;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Observation>();
+    loop {
+        while let Some(effect) = batch.poll_effect() {
+            report(Report::Effect(now(), effect.clone()));
+            let conns = conns.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let obs = conns.execute(&effect).await;
+                let _ = tx.send(obs);
+            });
+        }
+        if batch.is_done() {
+            return batch;
+        }
+        let Some(obs) = rx.recv().await else { return batch };
+        report(Report::Observation(now(), obs.clone()));
+        batch.handle_observation(&obs);
+    }
+}

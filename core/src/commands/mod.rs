@@ -404,6 +404,18 @@ pub fn lock_read(cfg: &Config) -> Command {
     Command::program("cat").arg(format!("{}/details", lock_dir(cfg)))
 }
 
+/// Print the lock's details, or nothing when there is no lock.
+pub fn lock_status(cfg: &Config) -> Command {
+    let details = format!("{}/details", lock_dir(cfg));
+    Command::program("test")
+        .fixed("-e")
+        .arg(&details)
+        .fixed("&&")
+        .then(Command::program("cat").arg(&details))
+        .fixed("||")
+        .then(Command::program("test").fixed("!").fixed("-e").arg(details))
+}
+
 /// Release the lock.
 pub fn lock_release(cfg: &Config) -> Command {
     let dir = lock_dir(cfg);

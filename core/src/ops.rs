@@ -1,0 +1,232 @@
+//! The commands other than `app boot`, as phases for [`crate::batch::Batch`]:
+//! lock, audit, env push, and the other `app` commands. Every command line is
+//! built here from [`crate::commands`]; the CLI only picks the phases and
+//! prints the results.
+
+use crate::batch::{Phase, Step};
+use crate::commands as cmds;
+use crate::config::Config;
+use crate::effect::Action;
+use crate::plan::Plan;
+use base64::Engine;
+use std::collections::BTreeMap;
+
+/// Lock details as Kamal writes them, base64-encoded.
+pub fn lock_details_b64(holder: &str, at_utc: &str, version: &str, message: &str) -> String {
+    let details = format!("Locked by: {holder} at {at_utc}\nVersion: {version}\nMessage: {message}");
+    base64::engine::general_purpose::STANDARD.encode(details)
+}
+
+/// Decode lock details read from the host (base64, possibly wrapped).
+pub fn decode_lock_details(stdout: &str) -> String {
+    let compact: String = stdout.chars().filter(|c| !c.is_whitespace()).collect();
+    match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim_end().to_string(),
+        Err(_) => stdout.trim().to_string(),
+    }
+}
+
+/// `lock acquire`: take the lock on the primary host.
+pub fn lock_acquire(plan: &Plan) -> Phase {
+    let cfg = &plan.config;
+    let b64 = lock_details_b64(&plan.lock.holder, &plan.lock.at_utc, &plan.version, &plan.lock.message);
+    let step =
+        Step::run(cfg.primary_host(), None, "lock", cmds::lock_acquire(cfg, &b64)).with_action(Action::LockAcquire);
+    Phase { name: "lock", scripts: vec![vec![step]], required: true }
+}
+
+/// `lock release`.
+pub fn lock_release(cfg: &Config) -> Phase {
+    let step = Step::run(cfg.primary_host(), None, "unlock", cmds::lock_release(cfg)).with_action(Action::LockRelease);
+    Phase { name: "unlock", scripts: vec![vec![step]], required: false }
+}
+
+/// `lock status`: prints the details, or nothing when unlocked.
+pub fn lock_status(cfg: &Config) -> Phase {
+    let step =
+        Step::poll(cfg.primary_host(), None, "lock status", cmds::lock_status(cfg)).with_action(Action::LockRead);
+    Phase { name: "lock status", scripts: vec![vec![step]], required: false }
+}
+
+/// Wrap a mutating command in the lock, as Kamal's `mutating`: take it,
+/// run, release it (also after a failure; only `app boot` holds it).
+pub fn mutating(plan: &Plan, work: Vec<Phase>) -> Vec<Phase> {
+    let mut phases = vec![lock_acquire(plan)];
+    phases.extend(work);
+    phases.push(lock_release(&plan.config));
+    phases
+}
+
+/// Parse a `.env` file: `KEY=VALUE` lines, `export ` prefixes, `#`
+/// comments, single quotes (literal) and double quotes (with `\n`, `\"`,
+/// `\\` escapes). Returns the pairs, or the 1-based line of the first error.
+pub fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
+    let mut out = vec![];
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            return Err((n + 1, format!("expected KEY=VALUE, found {raw:?}")));
+        };
+        let key = k.trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            return Err((n + 1, format!("{key:?} is not a variable name")));
+        }
+        let v = v.trim();
+        let value = if let Some(inner) = v.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+            inner.to_string()
+        } else if let Some(inner) = v.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            let mut s = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    match chars.next() {
+                        Some('n') => s.push('\n'),
+                        Some('t') => s.push('\t'),
+                        Some(o) => s.push(o),
+                        None => s.push('\\'),
+                    }
+                } else {
+                    s.push(c);
+                }
+            }
+            s
+        } else {
+            // Unquoted: a ` #` starts a comment.
+            v.split(" #").next().unwrap_or("").trim_end().to_string()
+        };
+        out.push((key.to_string(), value));
+    }
+    Ok(out)
+}
+
+/// The env file of a role: secret values (from `secrets`) first, then clear
+/// values, one `KEY=value` per line, as Docker's `--env-file` reads them.
+/// Docker takes values literally and cannot hold a newline: such a value is
+/// refused, naming the key.
+pub fn env_file(cfg: &Config, role: &str, secrets: &BTreeMap<String, String>) -> Result<String, String> {
+    let Some(r) = cfg.role(role) else { return Err(format!("no role {role:?}")) };
+    let env = cfg.role_env(r);
+    let mut out = String::new();
+    for key in &env.secret {
+        let Some(v) = secrets.get(key) else {
+            return Err(format!(
+                "the secret {key} (env.secret, role {role}) is not set: export it, or put {key}=… in .env"
+            ));
+        };
+        line(&mut out, key, v, "secret")?;
+    }
+    for (k, v) in &env.clear {
+        line(&mut out, k, v, "clear")?;
+    }
+    if out.is_empty() {
+        // An empty file is fine for Docker; a newline keeps tools from warning.
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn line(out: &mut String, key: &str, value: &str, kind: &str) -> Result<(), String> {
+    if value.contains(['\n', '\r', '\0']) {
+        return Err(format!(
+            "the {kind} value of {key} holds a line break or NUL, which Docker's env files cannot carry"
+        ));
+    }
+    out.push_str(key);
+    out.push('=');
+    out.push_str(value);
+    out.push('\n');
+    Ok(())
+}
+
+/// `env push`: each host gets the env file of each of its roles, mode 0400.
+pub fn env_push(plan: &Plan, secrets: &BTreeMap<String, String>) -> Result<Phase, String> {
+    let cfg = &plan.config;
+    let mut scripts = vec![];
+    for host in &plan.hosts {
+        let mut script = vec![];
+        for role in plan.roles_on(host) {
+            let contents = env_file(cfg, &role, secrets)?;
+            script.push(
+                Step::run(host, Some(&role), "env push", cmds::env_file_write(cfg, &role))
+                    .with_stdin(contents.into_bytes()),
+            );
+        }
+        scripts.push(script);
+    }
+    Ok(Phase { name: "env push", scripts, required: false })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Source;
+
+    fn cfg() -> Config {
+        Config::parse(
+            Source {
+                name: "config/deploy.yml",
+                text: "service: app\nimage: app\nservers:\n  web: [h1]\n  jobs:\n    hosts: [h1]\n    env:\n      clear:\n        QUEUE: mail\nenv:\n  clear:\n    RAILS_ENV: production\n    NOTE: \"caf\u{e9} $HOME 'x'\"\n  secret:\n    - DATABASE_URL\n",
+            },
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn env_files_put_secrets_first_and_keep_values_literal() {
+        let secrets = BTreeMap::from([("DATABASE_URL".to_string(), "postgres://u:p@db/app".to_string())]);
+        assert_eq!(
+            env_file(&cfg(), "web", &secrets).unwrap(),
+            "DATABASE_URL=postgres://u:p@db/app\nRAILS_ENV=production\nNOTE=caf\u{e9} $HOME 'x'\n"
+        );
+        assert_eq!(
+            env_file(&cfg(), "jobs", &secrets).unwrap(),
+            "DATABASE_URL=postgres://u:p@db/app\nRAILS_ENV=production\nNOTE=caf\u{e9} $HOME 'x'\nQUEUE=mail\n"
+        );
+    }
+
+    #[test]
+    fn missing_secret_and_newlines_are_refused_by_name() {
+        assert_eq!(
+            env_file(&cfg(), "web", &BTreeMap::new()).unwrap_err(),
+            "the secret DATABASE_URL (env.secret, role web) is not set: export it, or put DATABASE_URL=… in .env"
+        );
+        let secrets = BTreeMap::from([("DATABASE_URL".to_string(), "a\nb".to_string())]);
+        assert_eq!(
+            env_file(&cfg(), "web", &secrets).unwrap_err(),
+            "the secret value of DATABASE_URL holds a line break or NUL, which Docker's env files cannot carry"
+        );
+    }
+
+    #[test]
+    fn dotenv() {
+        let parsed = parse_dotenv("# comment\nA=1\nexport B='two words'\nC=\"line\\nbreak\"\nD=x # note\n\n").unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "line\nbreak".into()),
+                ("D".into(), "x".into())
+            ]
+        );
+        assert_eq!(parse_dotenv("A=1\nnonsense\n").unwrap_err().0, 2);
+    }
+
+    #[test]
+    fn lock_details_round_trip() {
+        let b64 = lock_details_b64("Ada", "2026-11-27T10:00:00Z", "v2", "maintenance");
+        assert_eq!(
+            decode_lock_details(&b64),
+            "Locked by: Ada at 2026-11-27T10:00:00Z\nVersion: v2\nMessage: maintenance"
+        );
+        // Kamal's Base64.encode64 wraps lines every 60 characters.
+        let wrapped: String =
+            b64.chars().collect::<Vec<_>>().chunks(60).map(|c| c.iter().collect::<String>() + "\n").collect();
+        assert_eq!(decode_lock_details(&wrapped), decode_lock_details(&b64));
+    }
+}
