@@ -370,7 +370,7 @@ impl Deploy {
         self.events.push_back(Event::LockKept {
             host: primary,
             reason: format!(
-                "the deploy failed on {}; the lock stays held so nobody deploys over a half-done fleet. Check the hosts, then run `baton lock release` (or re-run `baton app boot`, which takes the same lock only after release)",
+                "the deploy failed on {}; the lock stays held so that nobody deploys over a half-done fleet. Check those hosts, then run `baton lock release` and boot again",
                 hosts.join(", ")
             ),
         });
@@ -648,10 +648,15 @@ impl Deploy {
                         cmds::status(&new_name),
                     );
                 }
-                Observation::Exited { .. } => {
+                Observation::Exited { stderr, .. } => {
                     // docker run refused: nothing runs under the new name.
                     self.hosts[i].new_started = false;
-                    self.fail(i, Step::RunNew, said(obs), false)
+                    let env_file = cmds::env_file_path(cfg, &role_name);
+                    let mut error = said(obs);
+                    if stderr.contains(&env_file) && stderr.contains("no such file") {
+                        error = format!("the env file {env_file} is not on the host: run `baton env push` first ({error})");
+                    }
+                    self.fail(i, Step::RunNew, error, false)
                 }
                 _ => self.fail(
                     i,
