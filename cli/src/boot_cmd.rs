@@ -121,3 +121,36 @@ fn print_event(t: u64, ev: &Event, quiet: bool) {
         _ => {}
     }
 }
+
+/// `app boot --dry-run`: the commands of a simulated first boot, per host.
+/// What really runs depends on what the hosts run now; `baton plan --from V0`
+/// shows a handover.
+pub fn dry_run(plan: Plan, seed: u64) -> i32 {
+    let scenario = baton_core::sim::Scenario { seed, ..Default::default() };
+    let sim = baton_core::sim::simulate(plan, &scenario);
+    let mut by_host: Vec<(String, Vec<String>)> = vec![];
+    for (_, e) in &sim.run.effects {
+        let c = e.cmd();
+        if e.is_poll() {
+            continue;
+        }
+        match by_host.iter_mut().find(|(h, _)| *h == c.host) {
+            Some((_, v)) => v.push(c.cmd.render()),
+            None => by_host.push((c.host.clone(), vec![c.cmd.render()])),
+        }
+    }
+    let mut out = String::from(
+        "# app boot --dry-run: the commands that change the hosts, for hosts running no version yet\n# (status reads are left out; `baton plan --from <running version>` shows a whole handover)\n",
+    );
+    for (h, cmds) in by_host {
+        out.push_str(&crate::app_cmd::host_header(&h));
+        out.push('\n');
+        for c in cmds {
+            out.push_str("  ");
+            out.push_str(&c);
+            out.push('\n');
+        }
+    }
+    crate::out::print(&out);
+    0
+}

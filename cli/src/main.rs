@@ -1,6 +1,7 @@
 //! baton: zero-downtime deploys of containerised apps over SSH, reading
 //! Kamal 1's `config/deploy.yml`.
 
+mod app_cmd;
 mod batch_cmd;
 mod boot_cmd;
 mod load;
@@ -34,9 +35,12 @@ struct Global {
     /// Print less (no config warnings).
     #[arg(short = 'q', long, global = true)]
     quiet: bool,
-    /// Print every command with its duration.
+    /// Print every command with its result and timing.
     #[arg(long, global = true)]
     verbose: bool,
+    /// Print, per host, the exact commands that would run, and connect to nothing.
+    #[arg(long = "dry-run", global = true)]
+    dry_run: bool,
 }
 
 #[derive(Parser, Debug)]
@@ -95,6 +99,8 @@ enum Cmd {
         #[command(subcommand)]
         command: EnvCmd,
     },
+    /// Show the last 50 lines of the audit log on each host.
+    Audit,
     /// Print baton's own version.
     Version,
 }
@@ -131,6 +137,70 @@ enum AppCmd {
     /// old container's cord, waits until the old one is unhealthy and the proxy has stopped routing to it,
     /// then stops it. Hosts boot in groups of boot.limit. On failure the lock stays held.
     Boot,
+    /// Start the existing containers of the version.
+    Start,
+    /// Stop the newest running container of each role.
+    Stop,
+    /// Show the app's running containers (docker ps), per host and role.
+    Details,
+    /// Run a command in a new container of the version (default: latest), or in the running one (--reuse).
+    ///
+    /// CMD is a shell command line, interpreted by the host's shell as in Kamal: it is the one value
+    /// baton does not quote. Without -i, it runs on every selected host and its output is shown per host;
+    /// with -i, it runs interactively on the primary host over `ssh -t`.
+    Exec {
+        /// Interactive, over `ssh -t` on the primary host (for a console or a shell).
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Run in the running container instead of a new one.
+        #[arg(long)]
+        reuse: bool,
+        /// The command line to run.
+        #[arg(value_name = "CMD")]
+        cmd: String,
+    },
+    /// Show all the app's containers (running or not) on each host.
+    Containers,
+    /// Show running containers of each role other than the newest; --stop stops them.
+    #[command(name = "stale_containers")]
+    StaleContainers {
+        /// Stop the stale containers found.
+        #[arg(short = 's', long)]
+        stop: bool,
+    },
+    /// Show the app's images on each host.
+    Images,
+    /// Show log lines of the running container, per host and role.
+    Logs {
+        /// Lines since a timestamp (2013-01-02T13:23:37Z) or relative (42m).
+        #[arg(short = 's', long)]
+        since: Option<String>,
+        /// Number of lines per host (default 100 unless --since or --grep is given).
+        #[arg(short = 'n', long)]
+        lines: Option<u32>,
+        /// Only lines matching this pattern (grep).
+        #[arg(short = 'g', long)]
+        grep: Option<String>,
+        /// Follow the log on the primary host (or the first of --hosts) until Ctrl-C.
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
+    /// Stop the app, remove its containers and its images.
+    Remove,
+    /// Remove the container of VERSION.
+    #[command(name = "remove_container")]
+    RemoveContainer {
+        #[arg(value_name = "VERSION")]
+        version: String,
+    },
+    /// Remove all the app's stopped containers.
+    #[command(name = "remove_containers")]
+    RemoveContainers,
+    /// Remove all the app's unused images.
+    #[command(name = "remove_images")]
+    RemoveImages,
+    /// Show the version running on each host.
+    Version,
 }
 
 /// UTC now as ISO 8601 (`2026-11-27T10:00:00Z`).
@@ -193,7 +263,19 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
         Cmd::App { command: AppCmd::Boot } => {
             let plan = build_plan(&cli.global, "Automatic deploy lock")?;
             let seed = load::random_u64();
+            if cli.global.dry_run {
+                return Ok(boot_cmd::dry_run(plan, seed));
+            }
             Ok(boot_cmd::run(plan, &boot_cmd::BootArgs { verbose: cli.global.verbose, quiet: cli.global.quiet, seed }))
+        }
+        Cmd::App { command } => app(&cli.global, command),
+        Cmd::Audit => {
+            let plan = lenient_plan(&cli.global, "")?;
+            let phases = baton_core::ops::audit_tail(&plan);
+            if cli.global.dry_run {
+                return Ok(app_cmd::dry_run(&phases));
+            }
+            Ok(app_cmd::run(&plan, phases, cli.global.verbose, app_cmd::output_or_error))
         }
         Cmd::Lock { command } => lock(&cli.global, command),
         Cmd::Env { command: EnvCmd::Push } => env_push(&cli.global),
@@ -214,6 +296,133 @@ fn lenient_plan(g: &Global, message: &str) -> Result<Plan, UsageError> {
         .map_err(|e| UsageError(e.to_string()))
 }
 
+/// Tell the user why the lock could not be taken: who holds it, if anyone.
+pub fn report_lock_failure(plan: &Plan, lock: &baton_core::batch::StepResult, verbose: bool) {
+    let cfg = &plan.config;
+    let primary = cfg.primary_host();
+    if matches!(lock.observation, baton_core::effect::Observation::Exited { .. }) {
+        let status = batch_cmd::run(vec![baton_core::ops::lock_status(cfg)], boot_cmd::ssh_options(cfg), verbose);
+        if let Some(s) = status.results.first().filter(|s| s.ok() && !s.stdout().trim().is_empty()) {
+            eprintln!("Deploy lock found on {primary}; nothing was changed:");
+            for l in baton_core::ops::decode_lock_details(s.stdout()).lines() {
+                eprintln!("  {l}");
+            }
+            eprintln!("Wait for it to be released, or, if nobody is deploying, run `baton lock release`.");
+            return;
+        }
+    }
+    eprintln!("{}; nothing was changed", batch_cmd::describe_failure(lock));
+}
+
+fn app(g: &Global, command: &AppCmd) -> Result<i32, UsageError> {
+    use baton_core::ops;
+    let needs_version = matches!(command, AppCmd::Start);
+    let mut plan =
+        if needs_version { build_plan(g, "Automatic deploy lock")? } else { lenient_plan(g, "Automatic deploy lock")? };
+    let dry = g.dry_run;
+    let run = |plan: &Plan,
+               phases: Vec<baton_core::batch::Phase>,
+               render: &dyn Fn(&baton_core::batch::StepResult) -> Option<String>| {
+        if dry {
+            app_cmd::dry_run(&phases)
+        } else {
+            app_cmd::run(plan, phases, g.verbose, render)
+        }
+    };
+    let code = match command {
+        AppCmd::Boot => unreachable!("handled by the caller"),
+        AppCmd::Start => run(&plan, ops::app_start(&plan), &|_| None),
+        AppCmd::Stop => run(&plan, ops::app_stop(&plan), &|_| None),
+        AppCmd::Details => run(&plan, ops::app_details(&plan), &app_cmd::output_or_error),
+        AppCmd::Containers => run(&plan, ops::app_containers(&plan), &app_cmd::output_or_error),
+        AppCmd::Images => run(&plan, ops::app_images(&plan), &app_cmd::output_or_error),
+        AppCmd::Version => {
+            let p = plan.clone();
+            run(&plan, ops::app_version(&plan), &move |r| app_cmd::version_line(&p, r))
+        }
+        AppCmd::StaleContainers { stop } => {
+            let (p, stop) = (plan.clone(), *stop);
+            run(&plan, ops::app_stale_containers(&plan, stop), &move |r| app_cmd::stale_lines(&p, r, stop))
+        }
+        AppCmd::Logs { since, lines, grep, follow } => {
+            let lines = lines.or(if since.is_some() || grep.is_some() { None } else { Some(100) });
+            let o =
+                baton_core::commands::LogOptions { since: since.clone(), lines, grep: grep.clone(), follow: *follow };
+            if *follow {
+                let host = g
+                    .hosts
+                    .as_ref()
+                    .and_then(|h| h.first())
+                    .cloned()
+                    .unwrap_or_else(|| plan.config.primary_host().to_string());
+                let role = plan
+                    .roles_on(&host)
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| UsageError(format!("no selected role runs on {host}")))?;
+                let o = baton_core::commands::LogOptions { lines: if lines == Some(100) { None } else { lines }, ..o };
+                let remote = baton_core::commands::logs(&plan.config, &role, &o);
+                return Ok(app_cmd::interactive(&ops::interactive_ssh(&plan.config, &host, &remote), dry));
+            }
+            run(&plan, ops::app_logs(&plan, &o), &app_cmd::logs_text)
+        }
+        AppCmd::Exec { interactive, reuse, cmd } => {
+            let primary = plan.config.primary_host().to_string();
+            if *reuse && g.version.is_none() && std::env::var("VERSION").is_err() {
+                // The version running on the primary host.
+                let role =
+                    plan.roles_on(&primary).into_iter().next().unwrap_or_else(|| plan.config.primary_role.clone());
+                if dry {
+                    plan.version = "<running version>".into();
+                } else {
+                    let phases = vec![baton_core::batch::Phase {
+                        name: "version",
+                        scripts: vec![vec![baton_core::batch::Step::poll(
+                            &primary,
+                            Some(&role),
+                            "version",
+                            baton_core::commands::current_running_name(&plan.config, &role),
+                        )]],
+                        required: true,
+                    }];
+                    let r = batch_cmd::run(phases, boot_cmd::ssh_options(&plan.config), g.verbose);
+                    let found = r
+                        .results
+                        .first()
+                        .filter(|r| r.ok())
+                        .and_then(|r| ops::running_version(&plan.config, &role, r.stdout()));
+                    plan.version = found.ok_or_else(|| {
+                        UsageError(format!("no running {role} container on {primary} to reuse; pass --version"))
+                    })?;
+                }
+            } else if !*reuse && g.version.is_none() {
+                plan.version = "latest".into();
+            }
+            if *interactive {
+                let role_name =
+                    plan.roles_on(&primary).into_iter().next().unwrap_or_else(|| plan.config.primary_role.clone());
+                let role = plan.config.role(&role_name).ok_or_else(|| UsageError(format!("no role {role_name}")))?;
+                let remote = if *reuse {
+                    baton_core::commands::exec_reuse(&plan.config, &role_name, &plan.version, cmd, true)
+                } else {
+                    baton_core::commands::exec_new(&plan.config, role, &plan.version, cmd, true)
+                };
+                return Ok(app_cmd::interactive(&ops::interactive_ssh(&plan.config, &primary, &remote), dry));
+            }
+            let phases = if *reuse { ops::app_exec_reuse(&plan, cmd) } else { ops::app_exec_new(&plan, cmd) };
+            run(&plan, phases, &app_cmd::output_or_error)
+        }
+        AppCmd::Remove => run(&plan, ops::app_remove(&plan), &|_| None),
+        AppCmd::RemoveContainer { version } => {
+            baton_core::config::names::check_version(version).map_err(UsageError)?;
+            run(&plan, ops::app_remove_container(&plan, version), &|_| None)
+        }
+        AppCmd::RemoveContainers => run(&plan, ops::app_remove_containers(&plan), &|_| None),
+        AppCmd::RemoveImages => run(&plan, ops::app_remove_images(&plan), &|_| None),
+    };
+    Ok(code)
+}
+
 fn lock(g: &Global, command: &LockCmd) -> Result<i32, UsageError> {
     use baton_core::ops;
     let message = match command {
@@ -229,6 +438,9 @@ fn lock(g: &Global, command: &LockCmd) -> Result<i32, UsageError> {
         LockCmd::Acquire { .. } => vec![ops::lock_acquire(&plan)],
         LockCmd::Release => vec![ops::lock_release(cfg)],
     };
+    if g.dry_run {
+        return Ok(app_cmd::dry_run(&phases));
+    }
     let run = batch_cmd::run(phases, ssh.clone(), g.verbose);
     let Some(r) = run.results.first() else { return Ok(1) };
     match (command, r.ok()) {
@@ -271,6 +483,9 @@ fn env_push(g: &Global) -> Result<i32, UsageError> {
     let plan = lenient_plan(g, "Automatic deploy lock")?;
     let secrets = load::secrets(g.destination.as_deref())?;
     let push = baton_core::ops::env_push(&plan, &secrets).map_err(UsageError)?;
+    if g.dry_run {
+        return Ok(app_cmd::dry_run(&baton_core::ops::mutating(&plan, vec![push])));
+    }
     let ssh = boot_cmd::ssh_options(&plan.config);
     let run = batch_cmd::run(baton_core::ops::mutating(&plan, vec![push]), ssh, g.verbose);
     let mut failed = false;

@@ -654,7 +654,8 @@ impl Deploy {
                     let env_file = cmds::env_file_path(cfg, &role_name);
                     let mut error = said(obs);
                     if stderr.contains(&env_file) && stderr.contains("no such file") {
-                        error = format!("the env file {env_file} is not on the host: run `baton env push` first ({error})");
+                        error =
+                            format!("the env file {env_file} is not on the host: run `baton env push` first ({error})");
                     }
                     self.fail(i, Step::RunNew, error, false)
                 }

@@ -160,6 +160,209 @@ pub fn env_push(plan: &Plan, secrets: &BTreeMap<String, String>) -> Result<Phase
     Ok(Phase { name: "env push", scripts, required: false })
 }
 
+// ---------------------------------------------------------------- app ----
+
+/// Each selected host with the selected roles on it.
+fn host_roles(plan: &Plan) -> Vec<(String, Vec<String>)> {
+    plan.hosts.iter().map(|h| (h.clone(), plan.roles_on(h))).collect()
+}
+
+/// One phase: per host, the steps `f` gives for each role on it.
+fn per_role(plan: &Plan, name: &'static str, f: impl Fn(&str, &str) -> Vec<Step>) -> Phase {
+    let scripts =
+        host_roles(plan).into_iter().map(|(h, roles)| roles.iter().flat_map(|r| f(&h, r)).collect()).collect();
+    Phase { name, scripts, required: false }
+}
+
+/// One phase: per host, the steps `f` gives (for the host's first role).
+fn per_host(plan: &Plan, name: &'static str, f: impl Fn(&str, &str) -> Vec<Step>) -> Phase {
+    let scripts = host_roles(plan).into_iter().filter_map(|(h, roles)| roles.first().map(|r| f(&h, r))).collect();
+    Phase { name, scripts, required: false }
+}
+
+fn audit_step(plan: &Plan, host: &str, role: Option<&str>, message: &str) -> Step {
+    Step::run(host, role, "audit", cmds::audit(&plan.config, &plan.performer, role, message))
+        .with_action(Action::Audit { text: cmds::audit_text(&plan.config, &plan.performer, role, message) })
+}
+
+/// `app start`: start the containers of the version.
+pub fn app_start(plan: &Plan) -> Vec<Phase> {
+    let cfg = &plan.config;
+    mutating(
+        plan,
+        vec![per_role(plan, "start", |h, r| {
+            vec![
+                audit_step(plan, h, Some(r), &format!("Started app version {}", plan.version)),
+                Step::run(h, Some(r), "start", cmds::start(cfg, r, &plan.version)).unchecked(),
+            ]
+        })],
+    )
+}
+
+/// `app stop`: stop the newest running container of each role.
+pub fn app_stop(plan: &Plan) -> Vec<Phase> {
+    mutating(plan, vec![stop_phase(plan)])
+}
+
+fn stop_phase(plan: &Plan) -> Phase {
+    per_role(plan, "stop", |h, r| {
+        vec![
+            audit_step(plan, h, Some(r), "Stopped app"),
+            Step::run(h, Some(r), "stop", cmds::stop_current(&plan.config, r)).unchecked(),
+        ]
+    })
+}
+
+/// `app details`
+pub fn app_details(plan: &Plan) -> Vec<Phase> {
+    vec![per_role(plan, "details", |h, r| vec![Step::poll(h, Some(r), "details", cmds::details(&plan.config, r))])]
+}
+
+/// `app containers`
+pub fn app_containers(plan: &Plan) -> Vec<Phase> {
+    vec![per_host(plan, "containers", |h, _| {
+        vec![Step::poll(h, None, "containers", cmds::list_containers(&plan.config))]
+    })]
+}
+
+/// `app images`
+pub fn app_images(plan: &Plan) -> Vec<Phase> {
+    vec![per_host(plan, "images", |h, _| vec![Step::poll(h, None, "images", cmds::list_images(&plan.config))])]
+}
+
+/// `app version`: the running version on each host (its first role).
+pub fn app_version(plan: &Plan) -> Vec<Phase> {
+    vec![per_host(plan, "version", |h, r| {
+        vec![Step::poll(h, Some(r), "version", cmds::current_running_name(&plan.config, r))]
+    })]
+}
+
+/// The version in `app version`'s output for `role`, if a container runs.
+pub fn running_version(cfg: &Config, role: &str, stdout: &str) -> Option<String> {
+    crate::docker::versions_from_names(stdout.lines(), &cfg.role_full_name(role)).into_iter().next()
+}
+
+/// `app stale_containers [--stop]`: running containers of each role other
+/// than the newest. With `stop`, they are stopped.
+pub fn app_stale_containers(plan: &Plan, stop: bool) -> Vec<Phase> {
+    let phase = per_role(plan, "stale_containers", |h, r| {
+        vec![Step::run(h, Some(r), "stale_containers", cmds::stale_containers(&plan.config, r, stop)).unchecked()]
+    });
+    if stop {
+        mutating(plan, vec![phase])
+    } else {
+        vec![phase]
+    }
+}
+
+/// `app exec` in a new container of `version`, on every host (captured).
+/// Kamal 1.0 ran it without any role's env file; baton uses the host's first
+/// role, so the command sees the app's environment.
+pub fn app_exec_new(plan: &Plan, cmd: &str) -> Vec<Phase> {
+    let cfg = &plan.config;
+    vec![per_host(plan, "exec", |h, r| {
+        let role = cfg.role(r).expect("selected roles exist");
+        vec![
+            audit_step(plan, h, None, &format!("Executed cmd '{cmd}' on app version {}", plan.version)),
+            Step::run(h, Some(r), "exec", cmds::exec_new(cfg, role, &plan.version, cmd, false)).unchecked(),
+        ]
+    })]
+}
+
+/// `app exec --reuse`: in the running container of `version`, per role.
+pub fn app_exec_reuse(plan: &Plan, cmd: &str) -> Vec<Phase> {
+    vec![per_role(plan, "exec", |h, r| {
+        vec![
+            audit_step(plan, h, Some(r), &format!("Executed cmd '{cmd}' on app version {}", plan.version)),
+            Step::run(h, Some(r), "exec", cmds::exec_reuse(&plan.config, r, &plan.version, cmd, false)).unchecked(),
+        ]
+    })]
+}
+
+/// `app logs` (not `--follow`): per host and role.
+pub fn app_logs(plan: &Plan, o: &cmds::LogOptions) -> Vec<Phase> {
+    vec![per_role(
+        plan,
+        "logs",
+        |h, r| vec![Step::poll(h, Some(r), "logs", cmds::logs(&plan.config, r, o)).unchecked()],
+    )]
+}
+
+/// `app remove_container VERSION`
+pub fn app_remove_container(plan: &Plan, version: &str) -> Vec<Phase> {
+    mutating(plan, vec![remove_container_phase(plan, version)])
+}
+
+fn remove_container_phase(plan: &Plan, version: &str) -> Phase {
+    per_role(plan, "remove_container", |h, r| {
+        vec![
+            audit_step(plan, h, Some(r), &format!("Removed app container with version {version}")),
+            Step::run(h, Some(r), "remove_container", cmds::remove_container(&plan.config, r, version)),
+        ]
+    })
+}
+
+fn remove_containers_phase(plan: &Plan) -> Phase {
+    per_role(plan, "remove_containers", |h, r| {
+        vec![
+            audit_step(plan, h, Some(r), "Removed all app containers"),
+            Step::run(h, Some(r), "remove_containers", cmds::remove_containers(&plan.config, r)),
+        ]
+    })
+}
+
+fn remove_images_phase(plan: &Plan) -> Phase {
+    per_host(plan, "remove_images", |h, _| {
+        vec![
+            audit_step(plan, h, None, "Removed all app images"),
+            Step::run(h, None, "remove_images", cmds::remove_images(&plan.config)),
+        ]
+    })
+}
+
+/// `app remove_containers`
+pub fn app_remove_containers(plan: &Plan) -> Vec<Phase> {
+    mutating(plan, vec![remove_containers_phase(plan)])
+}
+
+/// `app remove_images`
+pub fn app_remove_images(plan: &Plan) -> Vec<Phase> {
+    mutating(plan, vec![remove_images_phase(plan)])
+}
+
+/// `app remove`: stop, remove the containers, remove the images.
+pub fn app_remove(plan: &Plan) -> Vec<Phase> {
+    mutating(plan, vec![stop_phase(plan), remove_containers_phase(plan), remove_images_phase(plan)])
+}
+
+/// `audit`: the last 50 lines of the audit log on each host.
+pub fn audit_tail(plan: &Plan) -> Vec<Phase> {
+    vec![per_host(plan, "audit", |h, _| {
+        vec![Step::poll(h, None, "audit log", cmds::audit_tail(&plan.config, 50)).unchecked()]
+    })]
+}
+
+/// The local argv that runs `remote` on `host` over `ssh -t` (interactive
+/// exec and `logs --follow`), with the config's user, port, jump host and keys.
+pub fn interactive_ssh(cfg: &Config, host: &str, remote: &crate::shell::Command) -> Vec<String> {
+    let mut argv = vec!["ssh".to_string(), "-t".to_string(), "-p".to_string(), cfg.ssh.port.to_string()];
+    if let Some(p) = &cfg.ssh.proxy {
+        argv.extend(["-J".to_string(), p.clone()]);
+    }
+    for k in &cfg.ssh.keys {
+        argv.extend(["-i".to_string(), k.clone()]);
+    }
+    if let Some(c) = &cfg.ssh.config {
+        argv.extend(["-F".to_string(), c.clone()]);
+    }
+    if let Some(f) = &cfg.baton.known_hosts_file {
+        argv.extend(["-o".to_string(), format!("UserKnownHostsFile={f}")]);
+    }
+    argv.push(format!("{}@{host}", cfg.ssh.user));
+    argv.push(remote.render());
+    argv
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

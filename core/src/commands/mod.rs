@@ -283,6 +283,34 @@ pub fn current_running_container_id(cfg: &Config, role: &str) -> Command {
         .fixed("--latest")
 }
 
+/// The name of the newest running container of the role.
+pub fn current_running_name(cfg: &Config, role: &str) -> Command {
+    docker()
+        .fixed("ps")
+        .then(filters(cfg, Some(role)))
+        .fixed("--filter")
+        .arg("status=running")
+        .fixed("--filter")
+        .arg("status=restarting")
+        .fixed("--latest")
+        .fixed("--format")
+        .arg("{{.Names}}")
+}
+
+/// Running containers of the role other than the newest (`app
+/// stale_containers`); with `stop`, stop them (their names are printed).
+pub fn stale_containers(cfg: &Config, role: &str, stop: bool) -> Command {
+    let list = list_names(cfg, role, true).fixed("|").then(Command::program("tail").fixed("-n").arg("+2"));
+    if stop {
+        list.fixed("|")
+            .fixed("xargs")
+            .fixed("--no-run-if-empty")
+            .then(docker().fixed("stop").opt("-t", cfg.stop_wait_time.map(|t| t.to_string())))
+    } else {
+        list
+    }
+}
+
 /// Stop the newest running container of the role (`app stop`).
 pub fn stop_current(cfg: &Config, role: &str) -> Command {
     current_running_container_id(cfg, role)
