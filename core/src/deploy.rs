@@ -422,8 +422,15 @@ impl Deploy {
                 self.pending_lock_error = Some(said(obs));
             }
             (Phase::Locking, _) => {
-                let f = Failure { host: primary, role: None, step: Step::AcquireLock, error: said(obs) };
+                let f = Failure { host: primary.clone(), role: None, step: Step::AcquireLock, error: said(obs) };
                 self.events.push_back(Event::HostFailed(f.clone()));
+                if matches!(obs, Observation::Unreachable { .. } | Observation::TimedOut { .. }) {
+                    // The command may have run before the answer was lost.
+                    self.events.push_back(Event::LockKept {
+                        host: primary,
+                        reason: "the answer to taking the lock was lost, so the lock may be held now; check with `baton lock status` and release it with `baton lock release`".into(),
+                    });
+                }
                 self.finish(Outcome::Failed { failures: vec![f] });
             }
             (Phase::ReadingLock, Observation::Exited { code: 0, stdout, .. }) => {
@@ -631,7 +638,18 @@ impl Deploy {
                 _ => self.fail(i, Step::TieCord, said(obs), false),
             },
             (Stage::Starting, Input::Obs(obs)) => match obs {
-                Observation::Exited { code: 0, .. } => {
+                Observation::Exited { code: 0, .. } | Observation::TimedOut { .. } => {
+                    if let Observation::TimedOut { after_ms, .. } = obs {
+                        // It may have started: find out, rather than stop a
+                        // container the proxy may already route to.
+                        self.events.push_back(Event::Warning {
+                            host: Some(host.clone()),
+                            message: format!(
+                                "docker run of {new_name} gave no answer within {}s; checking whether it started",
+                                fmt_secs(*after_ms)
+                            ),
+                        });
+                    }
                     self.hosts[i].stage = Stage::Waiting {
                         step: Step::WaitHealthy,
                         deadline: now + timing.healthy_budget,
@@ -659,12 +677,8 @@ impl Deploy {
                     }
                     self.fail(i, Step::RunNew, error, false)
                 }
-                _ => self.fail(
-                    i,
-                    Step::RunNew,
-                    format!("{}; the new container may or may not have started", said(obs)),
-                    true,
-                ),
+                // (Unreachable is handled above, for every stage.)
+                Observation::Unreachable { .. } => self.fail(i, Step::RunNew, said(obs), false),
             },
             (Stage::Waiting { step, next_poll: Some(_), deadline, last }, Input::Timer) => {
                 let name = if step == Step::WaitHealthy {
@@ -679,7 +693,12 @@ impl Deploy {
                 let status = match obs {
                     Observation::Exited { code: 0, stdout, .. } => match docker::parse_status(stdout) {
                         Ok(st) => Ok(st),
-                        Err(e) => return self.fail(i, Step::WaitHealthy, e.to_string(), true),
+                        Err(e) => {
+                            let msg = format!(
+                                "{e}; the new container {new_name} was left running, since its state is unknown"
+                            );
+                            return self.fail(i, Step::WaitHealthy, msg, false);
+                        }
                     },
                     other => Err(said(other)),
                 };
@@ -701,11 +720,14 @@ impl Deploy {
                         true,
                     ),
                     other => {
-                        let last = match other {
-                            Ok(st) => st.render(),
-                            Err(e) => e,
+                        // Docker said it is not healthy yet (the proxy does not
+                        // route to it), or its status could not be read (it may
+                        // be healthy, and routed to).
+                        let (last, known) = match other {
+                            Ok(st) => (st.render(), true),
+                            Err(e) => (e, false),
                         };
-                        if now >= deadline {
+                        if now >= deadline && known {
                             self.fail(
                                 i,
                                 Step::WaitHealthy,
@@ -714,6 +736,17 @@ impl Deploy {
                                     fmt_secs(timing.healthy_budget)
                                 ),
                                 true,
+                            )
+                        } else if now >= deadline {
+                            // Never stop a container the proxy may route to.
+                            self.fail(
+                                i,
+                                Step::WaitHealthy,
+                                format!(
+                                    "the status of the new container {new_name} could not be read for {}s ({last}); it was left running, since it may be healthy and serving. Check it with `baton app details`",
+                                    fmt_secs(timing.healthy_budget)
+                                ),
+                                false,
                             )
                         } else {
                             let next = (now + timing.poll).min(deadline);

@@ -4,162 +4,10 @@
 //! binary as a user would. They need root and the fleet's Debian packages
 //! (`scripts/fleet deps`); without them they fail and say why.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+mod common;
 
-struct Fleet {
-    hosts: Vec<String>,
-    registry: String,
-    key: String,
-    root: PathBuf,
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-/// The fleet, started once per test binary. Tests share it one at a time.
-fn fleet() -> (&'static Fleet, MutexGuard<'static, ()>) {
-    static FLEET: OnceLock<Fleet> = OnceLock::new();
-    static SERIAL: Mutex<()> = Mutex::new(());
-    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let f = FLEET.get_or_init(|| {
-        let root = repo_root();
-        let out = Command::new(root.join("scripts/fleet")).args(["up", "3"]).output().expect("run scripts/fleet");
-        assert!(
-            out.status.success(),
-            "scripts/fleet up 3 failed (the end-to-end tests need root and `scripts/fleet deps`):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let mut hosts = vec![];
-        let (mut registry, mut key) = (String::new(), String::new());
-        for line in text.lines() {
-            let w: Vec<&str> = line.split_whitespace().collect();
-            match w.as_slice() {
-                ["host", _, addr] => hosts.push(addr.to_string()),
-                ["registry", r] => registry = r.to_string(),
-                ["key", k] => key = k.to_string(),
-                _ => {}
-            }
-        }
-        assert_eq!(hosts.len(), 3, "scripts/fleet up printed: {text}");
-        Fleet { hosts, registry, key, root }
-    });
-    (f, guard)
-}
-
-fn baton_bin() -> PathBuf {
-    // target/<profile>/deps/e2e_boot-… → target/<profile>/baton
-    let exe = std::env::current_exe().expect("test executable");
-    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("baton");
-    assert!(bin.exists(), "{} is missing: build it first (cargo build -p baton, with --release for release tests)", bin.display());
-    bin
-}
-
-impl Fleet {
-    fn known_hosts(&self) -> String {
-        Path::new(&self.key).with_file_name("known_hosts").display().to_string()
-    }
-
-    fn ssh(&self, host: &str, cmd: &str) -> (i32, String, String) {
-        let out = Command::new("ssh")
-            .args(["-i", &self.key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
-            .args(["-o", &format!("UserKnownHostsFile={}", self.known_hosts())])
-            .arg(format!("root@{host}"))
-            .arg(cmd)
-            .output()
-            .expect("ssh");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-    }
-
-    fn sh(&self, host: &str, cmd: &str) -> String {
-        let (code, out, err) = self.ssh(host, cmd);
-        assert_eq!(code, 0, "on {host}: {cmd}\n{err}");
-        out
-    }
-
-    /// Remove every container and baton/Kamal state from every host.
-    fn reset(&self) {
-        for h in &self.hosts {
-            self.sh(h, "docker ps -aq | xargs --no-run-if-empty docker rm -f >/dev/null; rm -rf .kamal");
-        }
-    }
-
-    /// A directory holding config/deploy.yml for this fleet.
-    fn app(&self, extra: &str) -> App {
-        let dir = std::env::temp_dir().join(format!("baton-e2e-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("config")).expect("mkdir");
-        let hosts: String = self.hosts.iter().map(|h| format!("  - {h}\n")).collect();
-        let config = format!(
-            "service: app\nimage: baton-testapp\nservers:\n{hosts}registry:\n  server: {}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\nssh:\n  keys: [{}]\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 250ms\n  proxy_pickup: 1s\n  pause_margin: 500ms\n{extra}",
-            self.registry,
-            self.key,
-            self.known_hosts()
-        );
-        std::fs::write(dir.join("config/deploy.yml"), config).expect("write config");
-        App { dir }
-    }
-
-    /// Names and states of app containers on `host`.
-    fn containers(&self, host: &str) -> Vec<(String, String)> {
-        self.sh(host, "docker ps -a --filter label=service=app --format '{{.Names}} {{.State}} {{.Status}}'")
-            .lines()
-            .map(|l| {
-                let (n, rest) = l.split_once(' ').unwrap_or((l, ""));
-                (n.to_string(), rest.to_string())
-            })
-            .collect()
-    }
-
-    fn running(&self, host: &str) -> Vec<String> {
-        self.containers(host).into_iter().filter(|(_, s)| s.starts_with("running")).map(|(n, _)| n).collect()
-    }
-
-    fn is_healthy(&self, host: &str, name: &str) -> bool {
-        self.ssh(host, &format!("docker inspect --format '{{{{.State.Health.Status}}}}' {name}")).1.trim() == "healthy"
-    }
-
-    /// The cord directory mounted into `name`, if any.
-    fn cord_of(&self, host: &str, name: &str) -> Option<String> {
-        let out = self.sh(host, &format!("docker inspect --format '{{{{range .Mounts}}}}{{{{.Source}}}}={{{{.Destination}}}} {{{{end}}}}' {name}"));
-        out.split_whitespace().find_map(|m| m.strip_suffix("=/tmp/kamal-cord").map(str::to_string))
-    }
-
-    fn lock_held(&self) -> bool {
-        self.ssh(&self.hosts[0], "test -d .kamal/lock-app").0 == 0
-    }
-}
-
-struct App {
-    dir: PathBuf,
-}
-
-impl App {
-    fn baton(&self, args: &[&str]) -> Output {
-        Command::new(baton_bin()).args(args).current_dir(&self.dir).env_remove("VERSION").output().expect("run baton")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.baton(args);
-        assert!(
-            out.status.success(),
-            "baton {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into()
-    }
-}
-
-fn boot_fresh(f: &Fleet, version: &str) -> App {
-    f.reset();
-    let app = f.app("");
-    app.ok(&["env", "push"]);
-    app.ok(&["app", "boot", "--version", version]);
-    app
-}
+use common::*;
+use std::process::Command;
 
 #[test]
 fn first_boot_of_v1() {
@@ -191,7 +39,14 @@ fn handover_from_v1_to_v2() {
         assert!(f.is_healthy(h, "app-web-v2"));
         assert!(f.containers(h).iter().any(|(n, s)| n == "app-web-v1" && s.starts_with("exited")), "v1 stopped on {h}");
         assert_ne!(f.ssh(h, &format!("test -e {old_cord}")).0, 0, "old cord dir {old_cord} gone on {h}");
-        assert_eq!(f.sh(h, "wget -qO- http://$(docker inspect --format '{{.NetworkSettings.IPAddress}}' app-web-v2):3000/version").trim(), "v2");
+        assert_eq!(
+            f.sh(
+                h,
+                "wget -qO- http://$(docker inspect --format '{{.NetworkSettings.IPAddress}}' app-web-v2):3000/version"
+            )
+            .trim(),
+            "v2"
+        );
     }
     assert!(!f.lock_held());
 }
@@ -203,7 +58,8 @@ fn booting_the_running_version_again_renames_it() {
     app.ok(&["app", "boot", "--version", "v1"]);
     for h in &f.hosts {
         let all = f.containers(h);
-        let replaced: Vec<&String> = all.iter().map(|(n, _)| n).filter(|n| n.starts_with("app-web-v1_replaced_")).collect();
+        let replaced: Vec<&String> =
+            all.iter().map(|(n, _)| n).filter(|n| n.starts_with("app-web-v1_replaced_")).collect();
         assert_eq!(replaced.len(), 1, "on {h}: {all:?}");
         let suffix = &replaced[0]["app-web-v1_replaced_".len()..];
         assert!(suffix.len() == 16 && suffix.bytes().all(|b| b.is_ascii_hexdigit()), "{suffix}");
@@ -226,7 +82,10 @@ fn a_version_that_never_gets_healthy_leaves_the_old_one_serving() {
         assert!(f.is_healthy(h, "app-web-v2"));
         let cord = f.cord_of(h, "app-web-v2").expect("cord");
         f.sh(h, &format!("test -f {cord}/cord"));
-        assert!(f.containers(h).iter().any(|(n, s)| n == "app-web-unhealthy" && s.starts_with("exited")), "new one stopped on {h}");
+        assert!(
+            f.containers(h).iter().any(|(n, s)| n == "app-web-unhealthy" && s.starts_with("exited")),
+            "new one stopped on {h}"
+        );
     }
     assert!(f.lock_held(), "the lock stays held after a failed boot");
     let status = app.ok(&["lock", "status"]);
@@ -270,7 +129,12 @@ fn baton_takes_over_a_container_kamal_started() {
     for h in &f.hosts {
         // Exactly the commands Kamal 1.0 runs for this config (tie_cord, then run).
         let image = format!("{}/baton-testapp", f.registry);
-        f.sh(h, &format!("mkdir -p $(pwd)/.kamal/cords/app-web-{run_id} && touch $(pwd)/.kamal/cords/app-web-{run_id}/cord"));
+        f.sh(
+            h,
+            &format!(
+                "mkdir -p $(pwd)/.kamal/cords/app-web-{run_id} && touch $(pwd)/.kamal/cords/app-web-{run_id}/cord"
+            ),
+        );
         f.sh(
             h,
             &format!(
@@ -290,7 +154,10 @@ fn baton_takes_over_a_container_kamal_started() {
     app.ok(&["app", "boot", "--version", "v2"]);
     for h in &f.hosts {
         assert_eq!(f.running(h), vec!["app-web-v2"], "on {h}");
-        assert!(f.containers(h).iter().any(|(n, s)| n == "app-web-v1" && s.starts_with("exited")), "Kamal's v1 stopped on {h}");
+        assert!(
+            f.containers(h).iter().any(|(n, s)| n == "app-web-v1" && s.starts_with("exited")),
+            "Kamal's v1 stopped on {h}"
+        );
         assert_ne!(f.ssh(h, &format!("test -e .kamal/cords/app-web-{run_id}")).0, 0, "Kamal's cord was cut on {h}");
         // baton's container carries the same labels Kamal's did.
         let labels = f.sh(h, "docker inspect --format '{{json .Config.Labels}}' app-web-v2");

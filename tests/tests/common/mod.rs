@@ -1,0 +1,173 @@
+//! The end-to-end harness: the test fleet (`scripts/fleet up 3`: three hosts,
+//! each a network + mount namespace with its own sshd and dockerd, and a local
+//! registry), SSH to its hosts, and an app directory to run `baton` in. The
+//! tests need root and the fleet's Debian packages (`scripts/fleet deps`);
+//! without them they fail and say why.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+pub struct Fleet {
+    pub hosts: Vec<String>,
+    pub registry: String,
+    pub key: String,
+    pub root: PathBuf,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The fleet, started once per test binary. Tests share it one at a time.
+pub fn fleet() -> (&'static Fleet, MutexGuard<'static, ()>) {
+    static FLEET: OnceLock<Fleet> = OnceLock::new();
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let f = FLEET.get_or_init(|| {
+        let root = repo_root();
+        let out = Command::new(root.join("scripts/fleet")).args(["up", "3"]).output().expect("run scripts/fleet");
+        assert!(
+            out.status.success(),
+            "scripts/fleet up 3 failed (the end-to-end tests need root and `scripts/fleet deps`):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut hosts = vec![];
+        let (mut registry, mut key) = (String::new(), String::new());
+        for line in text.lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            match w.as_slice() {
+                ["host", _, addr] => hosts.push(addr.to_string()),
+                ["registry", r] => registry = r.to_string(),
+                ["key", k] => key = k.to_string(),
+                _ => {}
+            }
+        }
+        assert_eq!(hosts.len(), 3, "scripts/fleet up printed: {text}");
+        Fleet { hosts, registry, key, root }
+    });
+    (f, guard)
+}
+
+pub fn baton_bin() -> PathBuf {
+    // target/<profile>/deps/e2e_boot-… → target/<profile>/baton
+    let exe = std::env::current_exe().expect("test executable");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("baton");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p baton, with --release for release tests)",
+        bin.display()
+    );
+    bin
+}
+
+impl Fleet {
+    pub fn known_hosts(&self) -> String {
+        Path::new(&self.key).with_file_name("known_hosts").display().to_string()
+    }
+
+    pub fn ssh(&self, host: &str, cmd: &str) -> (i32, String, String) {
+        let out = Command::new("ssh")
+            .args(["-i", &self.key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+            .args(["-o", &format!("UserKnownHostsFile={}", self.known_hosts())])
+            .arg(format!("root@{host}"))
+            .arg(cmd)
+            .output()
+            .expect("ssh");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    pub fn sh(&self, host: &str, cmd: &str) -> String {
+        let (code, out, err) = self.ssh(host, cmd);
+        assert_eq!(code, 0, "on {host}: {cmd}\n{err}");
+        out
+    }
+
+    /// Remove every container and baton/Kamal state from every host.
+    pub fn reset(&self) {
+        for h in &self.hosts {
+            self.sh(h, "docker ps -aq | xargs --no-run-if-empty docker rm -f >/dev/null; rm -rf .kamal");
+        }
+    }
+
+    /// A directory holding config/deploy.yml for this fleet.
+    pub fn app(&self, extra: &str) -> App {
+        let dir = std::env::temp_dir().join(format!("baton-e2e-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("config")).expect("mkdir");
+        let hosts: String = self.hosts.iter().map(|h| format!("  - {h}\n")).collect();
+        let config = format!(
+            "service: app\nimage: baton-testapp\nservers:\n{hosts}registry:\n  server: {}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\nssh:\n  keys: [{}]\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 250ms\n  proxy_pickup: 1s\n  pause_margin: 500ms\n{extra}",
+            self.registry,
+            self.key,
+            self.known_hosts()
+        );
+        std::fs::write(dir.join("config/deploy.yml"), config).expect("write config");
+        App { dir }
+    }
+
+    /// Names and states of app containers on `host`.
+    pub fn containers(&self, host: &str) -> Vec<(String, String)> {
+        self.sh(host, "docker ps -a --filter label=service=app --format '{{.Names}} {{.State}} {{.Status}}'")
+            .lines()
+            .map(|l| {
+                let (n, rest) = l.split_once(' ').unwrap_or((l, ""));
+                (n.to_string(), rest.to_string())
+            })
+            .collect()
+    }
+
+    pub fn running(&self, host: &str) -> Vec<String> {
+        self.containers(host).into_iter().filter(|(_, s)| s.starts_with("running")).map(|(n, _)| n).collect()
+    }
+
+    pub fn is_healthy(&self, host: &str, name: &str) -> bool {
+        self.ssh(host, &format!("docker inspect --format '{{{{.State.Health.Status}}}}' {name}")).1.trim() == "healthy"
+    }
+
+    /// The cord directory mounted into `name`, if any.
+    pub fn cord_of(&self, host: &str, name: &str) -> Option<String> {
+        let out = self.sh(host, &format!("docker inspect --format '{{{{range .Mounts}}}}{{{{.Source}}}}={{{{.Destination}}}} {{{{end}}}}' {name}"));
+        out.split_whitespace().find_map(|m| m.strip_suffix("=/tmp/kamal-cord").map(str::to_string))
+    }
+
+    pub fn lock_held(&self) -> bool {
+        self.ssh(&self.hosts[0], "test -d .kamal/lock-app").0 == 0
+    }
+}
+
+pub struct App {
+    pub dir: PathBuf,
+}
+
+impl App {
+    pub fn baton(&self, args: &[&str]) -> Output {
+        Command::new(baton_bin()).args(args).current_dir(&self.dir).env_remove("VERSION").output().expect("run baton")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.baton(args);
+        assert!(
+            out.status.success(),
+            "baton {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into()
+    }
+}
+
+/// Reset the fleet, push the env files and boot `version`.
+pub fn boot_fresh(f: &Fleet, version: &str) -> App {
+    f.reset();
+    let app = f.app("");
+    app.ok(&["env", "push"]);
+    app.ok(&["app", "boot", "--version", version]);
+    app
+}
