@@ -15,7 +15,7 @@ pub struct Run {
 pub fn run(phases: Vec<Phase>, ssh: SshOptions, verbose: bool) -> Run {
     let conns = Connections::new(ssh);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let mut trace = Trace::new();
+    let mut trace = Trace::with_durations();
     let batch = runtime.block_on(async {
         let b = baton_interpreter::run_batch(Batch::new(phases), conns.clone(), |r| {
             if !verbose {

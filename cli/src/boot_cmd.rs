@@ -6,6 +6,7 @@ use baton_core::plan::Plan;
 use baton_core::time::fmt_secs;
 use baton_core::trace::Trace;
 use baton_interpreter::{Connections, KnownHostsPolicy, Report, SshOptions};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -54,9 +55,11 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
         println!("Booting {version} on {} ({} host(s))...", hosts.join(", "), hosts.len());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let mut trace = Trace::new();
+    let mut trace = Trace::with_durations();
     let verbose = args.verbose;
     let quiet = args.quiet;
+    // One live line per host on a terminal; plain lines otherwise.
+    let mut live = (!quiet && !verbose && std::io::stdout().is_terminal()).then(|| Live::new(&hosts));
     let outcome = runtime.block_on(async {
         let outcome = baton_interpreter::drive(deploy, conns.clone(), |r| match r {
             Report::Effect(t, e) if verbose => {
@@ -67,13 +70,19 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
                 trace.observation(t, &o);
                 print_last(&trace);
             }
-            Report::Event(t, ev) => print_event(t, &ev, quiet),
+            Report::Event(t, ev) => match live.as_mut() {
+                Some(l) => l.event(t, &ev),
+                None => print_event(t, &ev, quiet),
+            },
             _ => {}
         })
         .await;
         conns.close_all().await;
         outcome
     });
+    if let Some(l) = live.take() {
+        l.finish();
+    }
     match outcome {
         Outcome::Succeeded => {
             if !quiet {
@@ -153,4 +162,59 @@ pub fn dry_run(plan: Plan, seed: u64) -> i32 {
     }
     crate::out::print(&out);
     0
+}
+
+/// Live progress: one line per host with its current step and elapsed time.
+struct Live {
+    bars: std::collections::BTreeMap<String, indicatif::ProgressBar>,
+    multi: indicatif::MultiProgress,
+}
+
+impl Live {
+    fn new(hosts: &[String]) -> Live {
+        let multi = indicatif::MultiProgress::new();
+        let style = indicatif::ProgressStyle::with_template("{spinner} [{elapsed:>4}] {prefix:<16} {wide_msg}")
+            .expect("valid template");
+        let bars = hosts
+            .iter()
+            .map(|h| {
+                let b = multi.add(indicatif::ProgressBar::new_spinner());
+                b.set_style(style.clone());
+                b.set_prefix(h.clone());
+                b.set_message("waiting");
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+                (h.clone(), b)
+            })
+            .collect();
+        Live { bars, multi }
+    }
+
+    fn event(&mut self, t: u64, ev: &Event) {
+        match ev {
+            Event::Progress { host, role, step } => {
+                if let Some(b) = self.bars.get(host) {
+                    let role = role.as_deref().map(|r| format!("{r}: ")).unwrap_or_default();
+                    b.set_message(format!("{role}{step}"));
+                }
+            }
+            Event::HostFailed(f) => {
+                if let Some(b) = self.bars.get(&f.host) {
+                    b.abandon_with_message(format!("FAILED: {}: {}", f.step, f.error));
+                }
+            }
+            other => {
+                let _ = self.multi.suspend(|| print_event(t, other, false));
+            }
+        }
+    }
+
+    fn finish(self) {
+        for b in self.bars.values() {
+            if !b.is_finished() {
+                b.finish();
+            }
+        }
+        // The last bar leaves the cursor at the end of its line.
+        println!();
+    }
 }

@@ -451,8 +451,9 @@ fn lock(g: &Global, command: &LockCmd) -> Result<i32, UsageError> {
                 println!("  {l}");
             }
         }
-        (LockCmd::Acquire { .. }, true) => println!("Acquired the deploy lock on {primary}"),
-        (LockCmd::Release, true) => println!("Released the deploy lock on {primary}"),
+        (LockCmd::Acquire { .. }, true) if !g.quiet => println!("Acquired the deploy lock on {primary}"),
+        (LockCmd::Release, true) if !g.quiet => println!("Released the deploy lock on {primary}"),
+        (LockCmd::Acquire { .. } | LockCmd::Release, true) => {}
         (LockCmd::Acquire { .. }, false) if matches!(r.observation, baton_core::effect::Observation::Exited { .. }) => {
             // Most likely held already: show by whom.
             let status = batch_cmd::run(vec![ops::lock_status(cfg)], ssh, g.verbose);

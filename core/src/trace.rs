@@ -22,6 +22,10 @@ pub struct Trace {
     pub progress: bool,
     /// Show a repeated poll only when its answer changes.
     pub quiet_polls: bool,
+    /// Show how long each command took on its result line.
+    pub durations: bool,
+    /// When each effect was issued.
+    issued: BTreeMap<EffectId, Time>,
     /// Polls waiting for their answer: id → (time, line, host+command).
     held: BTreeMap<EffectId, (Time, String, String)>,
     /// Last answer of each (host, command) poll.
@@ -46,6 +50,11 @@ impl Trace {
         Self::default()
     }
 
+    /// A trace that shows how long each command took (`--verbose`).
+    pub fn with_durations() -> Self {
+        Trace { durations: true, ..Self::default() }
+    }
+
     /// A trace that shows a repeated poll only when its answer changes.
     pub fn quiet_polls() -> Self {
         Trace { quiet_polls: true, ..Self::default() }
@@ -64,6 +73,7 @@ impl Trace {
         let c = e.cmd();
         let role = c.role.clone().unwrap_or_default();
         self.who.insert(c.id, (c.host.clone(), role.clone()));
+        self.issued.insert(c.id, t);
         let kind = if e.is_poll() { "poll" } else { "run" };
         let text = c.cmd.render();
         if e.is_poll() && self.quiet_polls {
@@ -87,6 +97,10 @@ impl Trace {
             }
             Observation::Unreachable { error, .. } => ("lost", format!("unreachable: {}", one_line(error))),
             Observation::TimedOut { after_ms, .. } => ("lost", format!("timed out after {}s", fmt_secs(*after_ms))),
+        };
+        let text = match (self.durations, self.issued.get(&o.id())) {
+            (true, Some(&at)) => format!("{text} ({}s)", fmt_secs(t.saturating_sub(at))),
+            _ => text,
         };
         if let Some((pt, pline, key)) = self.held.remove(&o.id()) {
             if self.last_answer.get(&key) == Some(&text) {

@@ -191,6 +191,15 @@ impl Connections {
                 Ok(()) => RemoteOutput::Exited { code: 255, stdout: String::new(), stderr: String::new() },
                 Err(e) => RemoteOutput::Unreachable(format!("connection to {name} lost: {e}")),
             },
+            // openssh turns exit 127 into an error (and drops the output).
+            Ok(Err(openssh::Error::Remote(e))) if e.kind() == std::io::ErrorKind::NotFound => RemoteOutput::Exited {
+                code: 127,
+                stdout: String::new(),
+                stderr: format!(
+                    "command not found on {name} (exit 127): is Docker installed there, and on the PATH of {}'s SSH sessions?",
+                    self.opts.user
+                ),
+            },
             Ok(Err(e)) => RemoteOutput::Unreachable(format!("connection to {name} failed: {e}")),
         }
     }
