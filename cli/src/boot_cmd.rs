@@ -203,7 +203,7 @@ impl Live {
                 }
             }
             other => {
-                let _ = self.multi.suspend(|| print_event(t, other, false));
+                self.multi.suspend(|| print_event(t, other, false));
             }
         }
     }
