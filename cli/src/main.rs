@@ -190,8 +190,9 @@ enum AppCmd {
     /// Remove the container of VERSION.
     #[command(name = "remove_container")]
     RemoveContainer {
+        /// The version whose container is removed.
         #[arg(value_name = "VERSION")]
-        version: String,
+        target: String,
     },
     /// Remove all the app's stopped containers.
     #[command(name = "remove_containers")]
@@ -413,9 +414,9 @@ fn app(g: &Global, command: &AppCmd) -> Result<i32, UsageError> {
             run(&plan, phases, &app_cmd::output_or_error)
         }
         AppCmd::Remove => run(&plan, ops::app_remove(&plan), &|_| None),
-        AppCmd::RemoveContainer { version } => {
-            baton_core::config::names::check_version(version).map_err(UsageError)?;
-            run(&plan, ops::app_remove_container(&plan, version), &|_| None)
+        AppCmd::RemoveContainer { target } => {
+            baton_core::config::names::check_version(target).map_err(UsageError)?;
+            run(&plan, ops::app_remove_container(&plan, target), &|_| None)
         }
         AppCmd::RemoveContainers => run(&plan, ops::app_remove_containers(&plan), &|_| None),
         AppCmd::RemoveImages => run(&plan, ops::app_remove_images(&plan), &|_| None),

@@ -1,0 +1,174 @@
+//! Snapshots of `--dry-run` for every command, and of `--help`: the exact
+//! commands each one would run against the example app, and the words a
+//! user reads. No server is contacted.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn baton_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("baton");
+    assert!(bin.exists(), "{} is missing: build it first (cargo build -p baton)", bin.display());
+    bin
+}
+
+fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root").join("examples/demo")
+}
+
+/// Words that change from run to run (run ids, hostname suffixes, lock
+/// details with the time and the git user) become placeholders.
+fn redact(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut l = line.to_string();
+        if let Some(i) = l.find("printf '%s\\n' ") {
+            let start = i + "printf '%s\\n' ".len();
+            let end = l[start..].find(' ').map_or(l.len(), |e| start + e);
+            l.replace_range(start..end, "<lock details>");
+        }
+        let mut redacted = String::new();
+        let mut word = String::new();
+        for c in l.chars().chain(std::iter::once('\n')) {
+            if c.is_ascii_alphanumeric() {
+                word.push(c);
+                continue;
+            }
+            let hex = word.len() >= 12 && word.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            let mixed = word.bytes().any(|b| b.is_ascii_digit()) && word.bytes().any(|b| b.is_ascii_alphabetic());
+            if hex && mixed {
+                redacted.push_str(&format!("<{} hex>", word.len()));
+            } else {
+                redacted.push_str(&word);
+            }
+            word.clear();
+            if c != '\n' {
+                redacted.push(c);
+            }
+        }
+        out.push_str(&redacted);
+        out.push('\n');
+    }
+    out
+}
+
+fn baton(args: &[&str]) -> (i32, String) {
+    let out = Command::new(baton_bin())
+        .args(args)
+        .current_dir(demo_dir())
+        .env("USER", "deployer")
+        .env("RAILS_MASTER_KEY", "not-shown")
+        .env("DATABASE_URL", "postgres://not-shown")
+        .env_remove("VERSION")
+        .output()
+        .expect("run baton");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), redact(&text))
+}
+
+fn dry(args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend(["--dry-run", "--version", "v2"]);
+    let (code, text) = baton(&all);
+    assert_eq!(code, 0, "baton {all:?}:\n{text}");
+    assert!(!text.contains("not-shown"), "a secret was printed:\n{text}");
+    text
+}
+
+macro_rules! dry_snapshots {
+    ($($name:ident: [$($arg:expr),*];)*) => {
+        $(
+            #[test]
+            fn $name() {
+                insta::assert_snapshot!(dry(&[$($arg),*]));
+            }
+        )*
+    };
+}
+
+dry_snapshots! {
+    dry_app_boot: ["app", "boot"];
+    dry_app_start: ["app", "start"];
+    dry_app_stop: ["app", "stop"];
+    dry_app_details: ["app", "details"];
+    dry_app_exec_new: ["app", "exec", "bin/rails db:migrate"];
+    dry_app_exec_reuse: ["app", "exec", "--reuse", "cat /proc/1/cmdline"];
+    dry_app_exec_interactive: ["app", "exec", "-i", "bin/rails console"];
+    dry_app_exec_interactive_reuse: ["app", "exec", "-i", "--reuse", "bash"];
+    dry_app_containers: ["app", "containers"];
+    dry_app_stale_containers: ["app", "stale_containers"];
+    dry_app_stale_containers_stop: ["app", "stale_containers", "--stop"];
+    dry_app_images: ["app", "images"];
+    dry_app_logs: ["app", "logs"];
+    dry_app_logs_options: ["app", "logs", "--since", "5m", "--grep", "it's -v"];
+    dry_app_logs_lines: ["app", "logs", "-n", "5", "--roles", "jobs"];
+    dry_app_logs_follow: ["app", "logs", "--follow"];
+    dry_app_remove: ["app", "remove"];
+    dry_app_remove_container: ["app", "remove_container", "v1"];
+    dry_app_remove_containers: ["app", "remove_containers"];
+    dry_app_remove_images: ["app", "remove_images"];
+    dry_app_version: ["app", "version"];
+    dry_lock_status: ["lock", "status"];
+    dry_lock_acquire: ["lock", "acquire", "-m", "maintenance window"];
+    dry_lock_release: ["lock", "release"];
+    dry_audit: ["audit"];
+    dry_env_push: ["env", "push"];
+    dry_hosts_filter: ["app", "stop", "--hosts", "192.0.2.12"];
+}
+
+macro_rules! help_snapshots {
+    ($($name:ident: [$($arg:expr),*];)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let (code, text) = baton(&[$($arg),*]);
+                assert_eq!(code, 0, "{text}");
+                insta::assert_snapshot!(text);
+            }
+        )*
+    };
+}
+
+help_snapshots! {
+    help_baton: ["--help"];
+    help_app: ["app", "--help"];
+    help_app_boot: ["app", "boot", "--help"];
+    help_app_exec: ["app", "exec", "--help"];
+    help_app_logs: ["app", "logs", "--help"];
+    help_plan: ["plan", "--help"];
+    help_lock: ["lock", "--help"];
+    help_env_push: ["env", "push", "--help"];
+}
+
+#[test]
+fn usage_and_config_errors_exit_2_and_say_what_to_do() {
+    let (code, text) = baton(&["app", "boot", "--version", "v2", "--roles", "nope", "--dry-run"]);
+    assert_eq!(code, 2);
+    assert_eq!(text.trim(), "--roles: there is no role \"nope\" in the config (roles: web, jobs)");
+    let (code, text) = baton(&["app", "boot", "--version", "v2", "--hosts", "10.9.9.9", "--dry-run"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        text.trim(),
+        "--hosts: \"10.9.9.9\" is not a host in the config (hosts: 192.0.2.11, 192.0.2.12, 192.0.2.13)"
+    );
+    let (code, text) = baton(&["app", "boot", "--version", "v2", "-c", "config/missing.yml", "--dry-run"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("config file config/missing.yml not found"), "{text}");
+    let (code, text) = baton(&["app", "boot", "--version", "v2;rm -rf /", "--dry-run"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("contains ';'"), "{text}");
+    let (code, _) = baton(&["app", "frobnicate"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn yaml_syntax_errors_give_file_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("baton-yaml-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("config")).expect("mkdir");
+    std::fs::write(dir.join("config/deploy.yml"), "service: app\nimage: [oops\nservers: [1.1.1.1]\n").expect("write");
+    let out =
+        Command::new(baton_bin()).args(["app", "version", "--dry-run"]).current_dir(&dir).output().expect("baton");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim(), "error: config/deploy.yml:3:8: YAML syntax error: did not find expected ',' or ']'");
+}
