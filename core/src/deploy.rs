@@ -39,6 +39,9 @@ pub struct Timing {
     pub poll: Millis,
     /// Pause so the proxy notices a health change (pickup + margin).
     pub proxy_pause: Millis,
+    /// How long to wait for the proxy's routing table to show a change
+    /// (route confirmation): several pickups, at least 10 s.
+    pub route_budget: Millis,
     pub readiness_delay: Millis,
 }
 
@@ -53,6 +56,7 @@ impl Timing {
             unhealthy_budget: kamal_budget.max(docker_needs),
             poll: cfg.baton.poll_interval_ms,
             proxy_pause: cfg.baton.proxy_pickup_ms + cfg.baton.pause_margin_ms,
+            route_budget: (5 * cfg.baton.proxy_pickup_ms).max(10_000) + cfg.baton.pause_margin_ms,
             readiness_delay: cfg.readiness_delay_ms,
         }
     }
@@ -84,6 +88,17 @@ enum Stage {
     /// After the readiness delay, check the container is still running.
     Confirming,
     ReadingMounts,
+    /// Reading the IP addresses of the new (or old) container.
+    ReadingAddress {
+        old: bool,
+    },
+    /// Reading the proxy's routing table until it routes to the new
+    /// container (`present`) or no longer to the old one.
+    Routing {
+        present: bool,
+        deadline: Time,
+        next_poll: Option<Time>,
+    },
     CuttingCord,
     StoppingOld,
     /// Cleanup after a failure: stop the new container, then fail.
@@ -105,6 +120,14 @@ struct HostRun {
     /// The old container of the current role, if one was running.
     old: Option<String>,
     new_started: bool,
+    /// IP addresses of the new and the old container, for route confirmation.
+    new_ips: Vec<String>,
+    old_ips: Vec<String>,
+    /// Route confirmation is still possible on this host (configured, and
+    /// the proxy's table has been readable).
+    routes_ok: bool,
+    /// The old cord, found and about to be cut.
+    cut_dir: Option<String>,
 }
 
 impl HostRun {
@@ -118,6 +141,7 @@ impl HostRun {
         match &self.stage {
             Stage::Waiting { next_poll, .. } => *next_poll,
             Stage::Pausing { until, .. } => Some(*until),
+            Stage::Routing { next_poll, .. } => *next_poll,
             _ => None,
         }
     }
@@ -216,6 +240,10 @@ impl Deploy {
                 inflight: None,
                 old: None,
                 new_started: false,
+                new_ips: vec![],
+                old_ips: vec![],
+                routes_ok: plan.config.baton.routes_command.is_some(),
+                cut_dir: None,
             })
             .collect();
         let groups = plan
@@ -239,6 +267,19 @@ impl Deploy {
             effects: VecDeque::new(),
             events: VecDeque::new(),
         };
+        let cfg = &d.plan.config;
+        if cfg.baton.routes_command.is_none()
+            && d.plan.roles.iter().any(|r| cfg.role(r).is_some_and(|r| cfg.runs_traefik(r)))
+        {
+            let pause = cfg.baton.proxy_pickup_ms + cfg.baton.pause_margin_ms;
+            d.events.push_back(Event::Warning {
+                host: None,
+                message: format!(
+                    "baton.routes is not set: baton pauses {}s (baton.proxy_pickup + baton.pause_margin) for the proxy to notice each change, which is a guess; set baton.routes: traefik to confirm routes instead",
+                    fmt_secs(pause)
+                ),
+            });
+        }
         let primary = d.primary();
         let b64 = crate::ops::lock_details_b64(
             &d.plan.lock.holder,
@@ -587,6 +628,9 @@ impl Deploy {
                 self.hosts[i].stage = Stage::Listing;
                 self.hosts[i].old = None;
                 self.hosts[i].new_started = false;
+                self.hosts[i].new_ips.clear();
+                self.hosts[i].old_ips.clear();
+                self.hosts[i].cut_dir = None;
                 self.progress(&host, r, Step::ListContainers);
                 let c = cmds::list_role_containers(cfg, &role_name);
                 self.emit(Owner::Host(i), true, &host, r, Action::ListContainers, c);
@@ -704,7 +748,7 @@ impl Deploy {
                 };
                 match status {
                     Ok(Status { state: State::Running, health: Some(Health::Healthy) }) if cfg.runs_traefik(role) => {
-                        self.pause(i, Step::PauseAfterHealthy, now + timing.proxy_pause);
+                        self.confirm_new_routed(i, now, &timing);
                     }
                     Ok(Status { state: State::Running, health: Some(Health::Healthy) }) => self.after_new_ready(i, now),
                     Ok(Status { state: State::Running, health: None }) => {
@@ -821,11 +865,13 @@ impl Deploy {
                         format!("{old} mounts {dir:?} at {cord}, which is not a cord directory; baton will not delete it. {new_name} and {old} are both running"),
                         false,
                     ),
-                    Some(dir) => {
-                        self.hosts[i].stage = Stage::CuttingCord;
-                        self.progress(&host, r, Step::CutOldCord);
-                        self.emit(Owner::Host(i), false, &host, r, Action::CutCord { dir: dir.to_string() }, cmds::cut_cord(dir));
+                    Some(dir) if self.hosts[i].routes_ok => {
+                        // Know the old container's address before it goes out of rotation.
+                        self.hosts[i].cut_dir = Some(dir.to_string());
+                        self.hosts[i].stage = Stage::ReadingAddress { old: true };
+                        self.emit(Owner::Host(i), true, &host, r, Action::Addresses { name: old.clone() }, cmds::addresses(&old));
                     }
+                    Some(dir) => self.cut_cord(i, dir.to_string()),
                 }
             }
             (Stage::CuttingCord, Input::Obs(obs)) => {
@@ -866,9 +912,10 @@ impl Deploy {
                     },
                     other => (said(other), false),
                 };
-                if out_of_rotation {
-                    let pause = if self.broken == Some(Broken::NoPauseAfterUnhealthy) { 0 } else { timing.proxy_pause };
-                    self.pause(i, Step::PauseAfterUnhealthy, now + pause);
+                if out_of_rotation && self.broken == Some(Broken::NoPauseAfterUnhealthy) {
+                    self.pause(i, Step::PauseAfterUnhealthy, now);
+                } else if out_of_rotation {
+                    self.confirm_old_unrouted(i, now, &timing);
                 } else if now >= deadline {
                     // Decision: never stop a container the proxy may still
                     // route to. It keeps serving; the user is told.
@@ -905,6 +952,79 @@ impl Deploy {
                     });
                 }
                 self.role_done(i, now);
+            }
+            (Stage::ReadingAddress { old }, Input::Obs(obs)) => {
+                let ips = match obs {
+                    Observation::Exited { code: 0, stdout, .. } => docker::parse_addresses(stdout),
+                    _ => vec![],
+                };
+                if ips.is_empty() {
+                    self.routes_unusable(i, &format!("the container's address could not be read ({})", said(obs)));
+                }
+                if old {
+                    self.hosts[i].old_ips = ips;
+                    let dir = self.hosts[i].cut_dir.take().unwrap_or_default();
+                    self.cut_cord(i, dir);
+                } else if self.hosts[i].routes_ok {
+                    self.hosts[i].new_ips = ips;
+                    self.hosts[i].stage =
+                        Stage::Routing { present: true, deadline: now + timing.route_budget, next_poll: None };
+                    self.read_routes(i);
+                } else {
+                    self.pause(i, Step::PauseAfterHealthy, now + timing.proxy_pause);
+                }
+            }
+            (Stage::Routing { present, deadline, next_poll: Some(_) }, Input::Timer) => {
+                self.hosts[i].stage = Stage::Routing { present, deadline, next_poll: None };
+                self.read_routes(i);
+            }
+            (Stage::Routing { present, deadline, .. }, Input::Obs(obs)) => {
+                let table = match obs {
+                    Observation::Exited { code: 0, stdout, .. } => {
+                        docker::parse_traefik_services(stdout).map_err(|e| e.to_string())
+                    }
+                    other => Err(said(other)),
+                };
+                let table = match table {
+                    Ok(t) => t,
+                    Err(e) => {
+                        // No table to read: fall back to the pause.
+                        self.routes_unusable(i, &e);
+                        let step = if present { Step::PauseAfterHealthy } else { Step::PauseAfterUnhealthy };
+                        return self.pause(i, step, now + timing.proxy_pause);
+                    }
+                };
+                let full = cfg.role_full_name(&role_name);
+                let ips = if present { &self.hosts[i].new_ips } else { &self.hosts[i].old_ips };
+                let routed = table.get(&full).is_some_and(|servers| servers.iter().any(|s| ips.contains(s)));
+                let old = self.hosts[i].old.clone().unwrap_or_default();
+                match (present, routed) {
+                    (true, true) => self.after_new_ready(i, now),
+                    (false, false) => self.stop_old(i),
+                    _ if now < deadline => {
+                        let next = (now + timing.poll).min(deadline);
+                        self.hosts[i].stage = Stage::Routing { present, deadline, next_poll: Some(next) };
+                    }
+                    (true, _) => self.fail(
+                        i,
+                        Step::ConfirmRouted,
+                        format!(
+                            "the proxy did not route to {new_name} within {}s although it is healthy; the old container {old} keeps serving with its cord intact",
+                            fmt_secs(timing.route_budget)
+                        ),
+                        // It is confirmed out of the proxy's table: stopping it is safe.
+                        true,
+                    ),
+                    (false, _) => self.fail(
+                        i,
+                        Step::ConfirmUnrouted,
+                        format!(
+                            "the proxy still routes to the old container {old} {}s after it turned unhealthy; it was left running (it still serves, and so does {new_name}). Once the proxy has dropped it, stop it with `baton app stale_containers --stop`",
+                            fmt_secs(timing.route_budget)
+                        ),
+                        false,
+                    ),
+                }
             }
             // Anything else (a stray timer, a repeated input) changes nothing.
             _ => {}
@@ -945,6 +1065,73 @@ impl Deploy {
             proxied: cfg.runs_traefik(role),
         };
         self.emit(Owner::Host(i), false, &host, Some(&role_name), action, c);
+    }
+
+    /// The new container is healthy: confirm the proxy routes to it (or,
+    /// without a routing table, pause for the proxy's pickup).
+    fn confirm_new_routed(&mut self, i: usize, now: Time, timing: &Timing) {
+        if !self.hosts[i].routes_ok {
+            return self.pause(i, Step::PauseAfterHealthy, now + timing.proxy_pause);
+        }
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        let name = cmds::container_name(&self.plan.config, &role, &self.plan.version);
+        self.hosts[i].stage = Stage::ReadingAddress { old: false };
+        self.progress(&host, Some(&role), Step::ConfirmRouted);
+        self.emit(
+            Owner::Host(i),
+            true,
+            &host,
+            Some(&role),
+            Action::Addresses { name: name.clone() },
+            cmds::addresses(&name),
+        );
+    }
+
+    /// The old container is out of rotation by Docker's account: confirm the
+    /// proxy dropped it (or pause for the proxy's pickup).
+    fn confirm_old_unrouted(&mut self, i: usize, now: Time, timing: &Timing) {
+        if !self.hosts[i].routes_ok || self.hosts[i].old_ips.is_empty() {
+            return self.pause(i, Step::PauseAfterUnhealthy, now + timing.proxy_pause);
+        }
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        self.hosts[i].stage = Stage::Routing { present: false, deadline: now + timing.route_budget, next_poll: None };
+        self.progress(&host, Some(&role), Step::ConfirmUnrouted);
+        self.read_routes(i);
+    }
+
+    fn read_routes(&mut self, i: usize) {
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        if let Some(c) = cmds::routes(&self.plan.config) {
+            self.emit(Owner::Host(i), true, &host, Some(&role), Action::Routes, c);
+        }
+    }
+
+    /// Route confirmation cannot work on this host: say so once, and pause
+    /// from now on.
+    fn routes_unusable(&mut self, i: usize, why: &str) {
+        if self.hosts[i].routes_ok {
+            self.hosts[i].routes_ok = false;
+            let pause = self.plan.config.baton.proxy_pickup_ms + self.plan.config.baton.pause_margin_ms;
+            self.events.push_back(Event::Warning {
+                host: Some(self.hosts[i].host.clone()),
+                message: format!(
+                    "cannot confirm routes with the proxy ({why}); pausing {}s for it instead, which is a guess",
+                    fmt_secs(pause)
+                ),
+            });
+        }
+    }
+
+    fn cut_cord(&mut self, i: usize, dir: String) {
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        self.hosts[i].stage = Stage::CuttingCord;
+        self.progress(&host, Some(&role), Step::CutOldCord);
+        let c = cmds::cut_cord(&dir);
+        self.emit(Owner::Host(i), false, &host, Some(&role), Action::CutCord { dir }, c);
     }
 
     fn pause(&mut self, i: usize, step: Step, until: Time) {
@@ -1064,6 +1251,9 @@ fn stage_step(stage: &Stage) -> Step {
         Stage::Waiting { step, .. } | Stage::Pausing { step, .. } => *step,
         Stage::Confirming => Step::WaitReady,
         Stage::ReadingMounts => Step::FindOldCord,
+        Stage::ReadingAddress { old: false } | Stage::Routing { present: true, .. } => Step::ConfirmRouted,
+        Stage::ReadingAddress { old: true } => Step::FindOldCord,
+        Stage::Routing { present: false, .. } => Step::ConfirmUnrouted,
         Stage::CuttingCord => Step::CutOldCord,
         Stage::StoppingOld => Step::StopOld,
         Stage::StoppingNew { .. } => Step::StopNew,

@@ -55,6 +55,12 @@ pub enum Action {
     Status {
         name: String,
     },
+    /// Read a container's IP addresses.
+    Addresses {
+        name: String,
+    },
+    /// Read the proxy's routing table.
+    Routes,
     Mounts {
         name: String,
     },
@@ -155,11 +161,13 @@ pub enum Step {
     RunNew,
     WaitHealthy,
     PauseAfterHealthy,
+    ConfirmRouted,
     WaitReady,
     FindOldCord,
     CutOldCord,
     WaitOldUnhealthy,
     PauseAfterUnhealthy,
+    ConfirmUnrouted,
     StopOld,
     StopNew,
     Done,
@@ -178,11 +186,13 @@ impl Step {
             Step::RunNew => "start the new container",
             Step::WaitHealthy => "wait for the new container to be healthy",
             Step::PauseAfterHealthy => "pause for the proxy to route to the new container",
+            Step::ConfirmRouted => "confirm that the proxy routes to the new container",
             Step::WaitReady => "wait for the readiness delay",
             Step::FindOldCord => "find the old container's cord",
             Step::CutOldCord => "cut the old container's cord",
             Step::WaitOldUnhealthy => "wait for the old container to be unhealthy",
             Step::PauseAfterUnhealthy => "pause for the proxy to stop routing to the old container",
+            Step::ConfirmUnrouted => "confirm that the proxy no longer routes to the old container",
             Step::StopOld => "stop the old container",
             Step::StopNew => "stop the new container",
             Step::Done => "done",

@@ -255,6 +255,21 @@ pub fn status(name: &str) -> Command {
     docker().fixed("inspect").fixed("--format").arg(STATUS_FORMAT).arg(name)
 }
 
+/// A container's IP addresses, space-separated.
+pub fn addresses(name: &str) -> Command {
+    docker()
+        .fixed("inspect")
+        .fixed("--format")
+        .arg("{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}")
+        .arg(name)
+}
+
+/// The proxy's routing table, by the configured command (`baton.routes`).
+/// The command comes from the config and runs as the host's shell reads it.
+pub fn routes(cfg: &Config) -> Option<Command> {
+    cfg.baton.routes_command.as_ref().map(|c| Command::new().arg(Word::UserShell(c.clone())))
+}
+
 /// A container's mounts, as JSON.
 pub fn mounts(name: &str) -> Command {
     docker().fixed("inspect").fixed("--format").arg("{{json .Mounts}}").arg(name)

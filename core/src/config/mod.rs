@@ -191,7 +191,13 @@ pub struct BatonSettings {
     pub known_hosts: String,
     /// A known_hosts file to use instead of ~/.ssh/known_hosts.
     pub known_hosts_file: Option<String>,
+    /// A command run on each host that prints the proxy's routing table in
+    /// Traefik v2's `/api/http/services` JSON; None: pause instead.
+    pub routes_command: Option<String>,
 }
+
+/// `baton.routes: traefik`: read Traefik's API from inside its container.
+pub const TRAEFIK_ROUTES_COMMAND: &str = "docker exec traefik wget -qO- http://localhost:8080/api/http/services";
 
 impl Default for BatonSettings {
     fn default() -> Self {
@@ -203,6 +209,7 @@ impl Default for BatonSettings {
             command_timeout_ms: 120_000,
             known_hosts: "accept-new".into(),
             known_hosts_file: None,
+            routes_command: None,
         }
     }
 }
@@ -1312,6 +1319,23 @@ fn parse_baton(ctx: &mut Ctx<'_>, v: Option<&Value>) -> BatonSettings {
                 match v.as_str() {
                     Some(s @ ("strict" | "accept-new" | "off")) => b.known_hosts = s.to_string(),
                     _ => ctx.err(&p, format!("expected strict, accept-new or off, found {}", describe(v))),
+                }
+                continue;
+            }
+            "routes" => {
+                match v.as_str() {
+                    Some("traefik") => b.routes_command = Some(TRAEFIK_ROUTES_COMMAND.to_string()),
+                    Some("off") => b.routes_command = None,
+                    Some(cmd) if !cmd.trim().is_empty() && !cmd.contains(['\n', '\0']) => {
+                        b.routes_command = Some(cmd.to_string())
+                    }
+                    _ => ctx.err(
+                        &p,
+                        format!(
+                            "expected traefik, off, or a command that prints the routing table, found {}",
+                            describe(v)
+                        ),
+                    ),
                 }
                 continue;
             }

@@ -162,6 +162,36 @@ pub fn cord_source<'a>(mounts: &'a [Mount], destination: &str) -> Option<&'a str
     mounts.iter().find(|m| m.destination.trim_end_matches('/') == destination).map(|m| m.source.as_str())
 }
 
+/// IP addresses from [`crate::commands::addresses`].
+pub fn parse_addresses(stdout: &str) -> Vec<String> {
+    stdout.split_whitespace().filter(|w| !w.is_empty() && *w != "invalid").map(str::to_string).collect()
+}
+
+/// Traefik v2's `/api/http/services`: service name (without `@provider`)
+/// → the hosts of its servers' URLs.
+pub fn parse_traefik_services(stdout: &str) -> Result<std::collections::BTreeMap<String, Vec<String>>, ParseError> {
+    let err = || ParseError { what: "the proxy's routing table", output: stdout.trim().to_string() };
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|_| err())?;
+    let list = v.as_array().ok_or_else(err)?;
+    let mut out = std::collections::BTreeMap::new();
+    for s in list {
+        let name = s.get("name").and_then(|n| n.as_str()).ok_or_else(err)?;
+        let name = name.split('@').next().unwrap_or(name).to_string();
+        let servers = s.pointer("/loadBalancer/servers").and_then(|x| x.as_array()).cloned().unwrap_or_default();
+        let hosts = servers
+            .iter()
+            .filter_map(|srv| srv.get("url").and_then(|u| u.as_str()))
+            .filter_map(|u| {
+                let rest = u.split("://").nth(1)?;
+                let hostport = rest.split('/').next()?;
+                Some(hostport.rsplit_once(':').map_or(hostport, |(h, _)| h).trim_matches(['[', ']']).to_string())
+            })
+            .collect();
+        out.insert(name, hosts);
+    }
+    Ok(out)
+}
+
 /// Versions from container names: `<prefix>-<version>`; other names are skipped.
 pub fn versions_from_names<'a>(names: impl IntoIterator<Item = &'a str>, prefix: &str) -> Vec<String> {
     names
@@ -216,6 +246,16 @@ mod tests {
         assert_eq!(parse_mounts("null").unwrap(), vec![]);
         assert_eq!(parse_mounts("[]\n").unwrap(), vec![]);
         assert!(parse_mounts("[{").is_err());
+    }
+
+    #[test]
+    fn traefik_services() {
+        let out = r#"[{"loadBalancer":{"servers":[{"url":"http://172.30.1.2:3000"},{"url":"http://172.30.1.3:3000"}],"passHostHeader":true},"status":"enabled","usedBy":["app-web@docker"],"serverStatus":{"http://172.30.1.2:3000":"UP"},"name":"app-web@docker","provider":"docker"},{"name":"api@internal","provider":"internal","status":"enabled"}]"#;
+        let m = parse_traefik_services(out).unwrap();
+        assert_eq!(m["app-web"], vec!["172.30.1.2", "172.30.1.3"]);
+        assert_eq!(m["api"], Vec::<String>::new());
+        assert!(parse_traefik_services("404 page not found").is_err());
+        assert_eq!(parse_addresses("172.30.1.2 \n"), vec!["172.30.1.2"]);
     }
 
     #[test]

@@ -105,6 +105,8 @@ pub fn action_kind(a: &Action) -> &'static str {
         Action::TieCord { .. } => "tie",
         Action::RunContainer { .. } => "run",
         Action::Status { .. } => "status",
+        Action::Addresses { .. } => "address",
+        Action::Routes => "routes",
         Action::Mounts { .. } => "mounts",
         Action::CutCord { .. } => "cut",
         Action::Stop { .. } => "stop",
@@ -113,8 +115,9 @@ pub fn action_kind(a: &Action) -> &'static str {
 }
 
 /// Every step name a fault can refer to.
-pub const STEP_KINDS: &[&str] =
-    &["lock", "prepare", "list", "rename", "audit", "tie", "run", "status", "mounts", "cut", "stop"];
+pub const STEP_KINDS: &[&str] = &[
+    "lock", "prepare", "list", "rename", "audit", "tie", "run", "status", "address", "routes", "mounts", "cut", "stop",
+];
 
 #[derive(Clone, Debug)]
 pub struct Container {
@@ -347,6 +350,41 @@ impl Fleet {
     }
 
     /// Apply an action at `at` and give its result: (exit code, stdout, stderr, duration).
+    /// The simulated IP of container `i` on `host`.
+    fn ip(&self, host: &str, i: usize) -> String {
+        let h = self.hosts.keys().position(|k| k == host).unwrap_or(0);
+        format!("172.30.{}.{}", h % 250 + 1, i % 250 + 2)
+    }
+
+    /// The proxy's routing table on `host` at `t`, as Traefik's API prints it.
+    pub fn routes_json(&self, host: &str, t: Time) -> String {
+        let h = &self.hosts[host];
+        let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (i, c) in h.containers.iter().enumerate() {
+            if !c.proxied || !self.proxy_routes(host, c, t) {
+                continue;
+            }
+            let cut = c.name.rfind(&format!("-{}", c.version)).unwrap_or(c.name.len());
+            services.entry(c.name[..cut].to_string()).or_default().push(format!("http://{}:3000", self.ip(host, i)));
+        }
+        let list: Vec<serde_json::Value> = services
+            .into_iter()
+            .map(|(name, urls)| {
+                let status: serde_json::Map<String, serde_json::Value> =
+                    urls.iter().map(|u| (u.clone(), serde_json::Value::from("UP"))).collect();
+                serde_json::json!({
+                    "name": format!("{name}@docker"),
+                    "provider": "docker",
+                    "status": "enabled",
+                    "loadBalancer": {"servers": urls.iter().map(|u| serde_json::json!({"url": u})).collect::<Vec<_>>(), "passHostHeader": true},
+                    "serverStatus": status,
+                })
+            })
+            .collect();
+        serde_json::Value::from(list).to_string()
+    }
+
+    /// Apply an action at `at` and give its result: (exit code, stdout, stderr, duration).
     fn apply(
         &mut self,
         host: &str,
@@ -356,6 +394,16 @@ impl Fleet {
         at: Time,
     ) -> (i32, String, String, Millis) {
         let costs = self.costs.clone();
+        match action {
+            Action::Routes => return (0, self.routes_json(host, at) + "\n", String::new(), costs.inspect),
+            Action::Addresses { name } => {
+                return match self.hosts[host].containers.iter().position(|c| &c.name == name) {
+                    Some(i) => (0, format!("{} \n", self.ip(host, i)), String::new(), costs.inspect),
+                    None => (1, String::new(), format!("Error: No such object: {name}"), costs.inspect),
+                };
+            }
+            _ => {}
+        }
         let h = self.hosts.get_mut(host).expect("known host");
         let find = |h: &Host, name: &str| h.containers.iter().position(|c| c.name == name);
         match action {
@@ -488,7 +536,7 @@ impl Fleet {
                     (1, String::new(), format!("Error response from daemon: No such container: {name}"), costs.small)
                 }
             },
-            Action::Other => (0, String::new(), String::new(), costs.small),
+            Action::Other | Action::Routes | Action::Addresses { .. } => (0, String::new(), String::new(), costs.small),
         }
     }
 }

@@ -230,7 +230,7 @@ impl Responder for Scripted {
                         }
                         ok(id, &format!("{name}\n"))
                     }
-                    Action::Status { .. } | Action::Other => ok(id, ""),
+                    Action::Status { .. } | Action::Other | Action::Routes | Action::Addresses { .. } => ok(id, ""),
                 }
             }
         };
