@@ -83,6 +83,20 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     if let Some(l) = live.take() {
         l.finish();
     }
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(aborted) => {
+            eprintln!("Aborted at once (second interrupt). The lock on {primary} stays held. What may be half-done:");
+            for (host, note) in &aborted.notes {
+                eprintln!("  {host}: {note}");
+            }
+            if aborted.notes.is_empty() {
+                eprintln!("  no host was in the middle of a step");
+            }
+            eprintln!("Check those hosts, then `baton lock release` and boot again: a new boot converges.");
+            return 130;
+        }
+    };
     match outcome {
         Outcome::Succeeded => {
             if !quiet {

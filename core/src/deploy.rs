@@ -183,6 +183,8 @@ pub enum Broken {
 #[derive(Debug)]
 pub struct Deploy {
     broken: Option<Broken>,
+    /// The user asked to stop (SIGINT/SIGTERM): see [`Deploy::handle_interrupt`].
+    interrupted: bool,
     plan: std::sync::Arc<Plan>,
     /// Why taking the lock failed, kept while its details are read.
     pending_lock_error: Option<String>,
@@ -253,6 +255,7 @@ impl Deploy {
             .collect();
         let mut d = Deploy {
             broken: None,
+            interrupted: false,
             prepared: vec![None; hosts.len()],
             plan: std::sync::Arc::new(plan),
             pending_lock_error: None,
@@ -407,12 +410,18 @@ impl Deploy {
 
     fn keep_lock_and_fail(&mut self) {
         let primary = self.primary();
-        let hosts: Vec<String> = self.failures.iter().map(|f| f.host.clone()).collect();
+        let mut hosts: Vec<String> = vec![];
+        for f in &self.failures {
+            if !hosts.contains(&f.host) {
+                hosts.push(f.host.clone());
+            }
+        }
+        let what =
+            if self.interrupted { "was interrupted".to_string() } else { format!("failed on {}", hosts.join(", ")) };
         self.events.push_back(Event::LockKept {
             host: primary,
             reason: format!(
-                "the deploy failed on {}; the lock stays held so that nobody deploys over a half-done fleet. Check those hosts, then run `baton lock release` and boot again",
-                hosts.join(", ")
+                "the deploy {what}; the lock stays held so that nobody deploys over a half-done fleet. Check the hosts, then run `baton lock release` and boot again"
             ),
         });
         let failures = self.failures.clone();
@@ -422,6 +431,7 @@ impl Deploy {
     fn on_lock(&mut self, obs: &Observation, now: Time) {
         let primary = self.primary();
         match (&self.phase, obs) {
+            (Phase::Locking, Observation::Exited { code: 0, .. }) if self.interrupted => self.release_lock(),
             (Phase::Locking, Observation::Exited { code: 0, .. }) => {
                 self.phase = Phase::Preparing;
                 let version = self.plan.version.clone();
@@ -484,6 +494,17 @@ impl Deploy {
                 self.events.push_back(Event::HostFailed(f.clone()));
                 self.finish(Outcome::Failed { failures: vec![f] });
             }
+            (Phase::Unlocking, Observation::Exited { code: 0, .. }) if self.interrupted && !self.booted_any() => {
+                self.events.push_back(Event::LockReleased { host: primary.clone() });
+                let f = Failure {
+                    host: primary,
+                    role: None,
+                    step: Step::AcquireLock,
+                    error: "interrupted before any container was started; nothing changed and the lock was released"
+                        .into(),
+                };
+                self.finish(Outcome::Failed { failures: vec![f] });
+            }
             (Phase::Unlocking, Observation::Exited { code: 0, .. }) => {
                 self.events.push_back(Event::LockReleased { host: primary });
                 self.finish(Outcome::Succeeded);
@@ -522,7 +543,10 @@ impl Deploy {
             self.failures.push(f);
         }
         if self.prepared.iter().all(Option::is_some) {
-            if self.failures.is_empty() {
+            if self.interrupted && self.failures.is_empty() {
+                // Nothing has changed yet: give the lock back.
+                self.release_lock();
+            } else if self.failures.is_empty() {
                 self.phase = Phase::Rollout { group: 0, next_group_at: None };
                 self.start_group(0, now);
             } else {
@@ -532,6 +556,9 @@ impl Deploy {
     }
 
     fn start_group(&mut self, g: usize, now: Time) {
+        if self.interrupted {
+            return;
+        }
         for i in self.groups[g].clone() {
             if self.hosts[i].roles.is_empty() {
                 self.hosts[i].stage = Stage::RoleDone;
@@ -549,7 +576,9 @@ impl Deploy {
         if !self.groups[group].iter().all(|&i| self.hosts[i].finished()) {
             return;
         }
-        if !self.failures.is_empty() {
+        if self.interrupted {
+            self.interrupted_stop(Some(group));
+        } else if !self.failures.is_empty() {
             // A failed group stops the rollout; later groups never start.
             self.keep_lock_and_fail();
         } else if group + 1 < self.groups.len() {
@@ -562,13 +591,115 @@ impl Deploy {
                 self.phase = Phase::Rollout { group: group + 1, next_group_at: Some(now + wait) };
             }
         } else {
-            self.phase = Phase::Unlocking;
-            let primary = self.primary();
-            self.progress(&primary, None, Step::ReleaseLock);
-            let c = cmds::lock_release(&self.plan.config);
-            self.emit(Owner::Lock, false, &primary, None, Action::LockRelease, c);
+            self.release_lock();
         }
     }
+
+    fn release_lock(&mut self) {
+        self.phase = Phase::Unlocking;
+        let primary = self.primary();
+        self.progress(&primary, None, Step::ReleaseLock);
+        let c = cmds::lock_release(&self.plan.config);
+        self.emit(Owner::Lock, false, &primary, None, Action::LockRelease, c);
+    }
+
+    /// True once any host got past listing its containers.
+    fn booted_any(&self) -> bool {
+        self.hosts.iter().any(|h| !matches!(h.stage, Stage::Queued))
+    }
+
+    /// The user asked to stop (the first Ctrl-C or SIGTERM). No new host,
+    /// group or role starts. A host whose old cord is intact stops at its
+    /// next safe point, as soon as its command in flight completes, leaving
+    /// its containers as they are (the old one keeps its cord and serves; a
+    /// new one may run beside it). A host whose cord was already cut
+    /// finishes its handover: its new container serves, and stopping
+    /// halfway would leave the old one out of rotation but running. The lock
+    /// stays held unless nothing had been started yet.
+    pub fn handle_interrupt(&mut self, now: Time) {
+        if self.interrupted || self.phase == Phase::Done {
+            return;
+        }
+        self.interrupted = true;
+        self.events.push_back(Event::Warning {
+            host: None,
+            message: "interrupted: bringing every host to a safe point (press Ctrl-C again to abort at once)".into(),
+        });
+        match self.phase {
+            Phase::Rollout { group, next_group_at: Some(_) } => {
+                self.phase = Phase::Rollout { group, next_group_at: None };
+                self.interrupted_stop(None);
+            }
+            Phase::Rollout { .. } => {
+                for i in 0..self.hosts.len() {
+                    let h = &self.hosts[i];
+                    if h.inflight.is_none() && before_cut(&h.stage) && !matches!(h.stage, Stage::Queued) {
+                        self.advance(i, Input::Timer, now);
+                    }
+                }
+                self.after_host_change(now);
+            }
+            // Lock and prepare commands finish; their handlers see the flag.
+            _ => {}
+        }
+    }
+
+    /// End an interrupted rollout: the lock stays held, and the user is told
+    /// which hosts were not booted.
+    fn interrupted_stop(&mut self, current: Option<usize>) {
+        let later: Vec<String> = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(g, _)| current.is_none_or(|c| *g > c))
+            .flat_map(|(_, hs)| {
+                hs.iter().filter(|&&i| self.hosts[i].stage == Stage::Queued).map(|&i| self.hosts[i].host.clone())
+            })
+            .collect();
+        let primary = self.primary();
+        let error = if later.is_empty() {
+            "interrupted".to_string()
+        } else {
+            format!("interrupted; not booted: {}", later.join(", "))
+        };
+        self.failures.push(Failure { host: primary, role: None, step: Step::Done, error });
+        self.keep_lock_and_fail();
+    }
+
+    /// Per host, what may be left there if baton stopped right now (for a
+    /// second Ctrl-C, which aborts at once).
+    pub fn state_notes(&self) -> Vec<(String, String)> {
+        let plan = &self.plan;
+        self.hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !matches!(h.stage, Stage::Queued | Stage::Failed) && !h.finished())
+            .map(|(i, h)| {
+                let new_name = cmds::container_name(&plan.config, h.role(), &plan.version);
+                (h.host.clone(), format!("{}: {}", stage_step(&h.stage), self.state_note(i, &new_name)))
+            })
+            .collect()
+    }
+}
+
+/// Stages before the old container's cord is cut: an interrupt stops a host
+/// there.
+fn before_cut(stage: &Stage) -> bool {
+    matches!(
+        stage,
+        Stage::Queued
+            | Stage::Listing
+            | Stage::Renaming
+            | Stage::Auditing
+            | Stage::TyingCord
+            | Stage::Starting
+            | Stage::Waiting { step: Step::WaitHealthy, .. }
+            | Stage::Pausing { step: Step::PauseAfterHealthy | Step::WaitReady, .. }
+            | Stage::Confirming
+            | Stage::ReadingMounts
+            | Stage::ReadingAddress { .. }
+            | Stage::Routing { present: true, .. }
+    )
 }
 
 /// True when `dir` looks like a cord directory of this role
@@ -605,6 +736,19 @@ impl Deploy {
             let step = stage_step(&stage);
             let state = self.state_note(i, &new_name);
             return self.fail(i, step, format!("{}. {state}", said(obs)), false);
+        }
+        // Interrupted: a host whose old cord is still intact stops at this
+        // safe point (its in-flight command has completed); one whose cord
+        // was cut finishes its handover, since its new container serves.
+        if self.interrupted && before_cut(&stage) {
+            let state = self.state_note(i, &new_name);
+            let f = Failure {
+                host: host.clone(),
+                role: Some(role_name.clone()),
+                step: stage_step(&stage),
+                error: format!("interrupted; stopped at a safe point before the old cord was cut. {state}"),
+            };
+            return self.record_failure(i, f);
         }
         if let (Stage::StoppingNew { failure }, Input::Obs(obs)) = (&stage, &input) {
             let mut f = failure.clone();
@@ -1182,6 +1326,16 @@ impl Deploy {
         let role = self.hosts[i].role().to_string();
         self.progress(&host, Some(&role), Step::Done);
         self.hosts[i].stage = Stage::RoleDone;
+        if self.interrupted && self.hosts[i].role_idx + 1 < self.hosts[i].roles.len() {
+            let rest = self.hosts[i].roles[self.hosts[i].role_idx + 1..].join(", ");
+            let f = Failure {
+                host,
+                role: Some(role),
+                step: Step::Done,
+                error: format!("interrupted after this role was booted; not booted here: {rest}"),
+            };
+            return self.record_failure(i, f);
+        }
         if self.hosts[i].role_idx + 1 < self.hosts[i].roles.len() {
             self.hosts[i].role_idx += 1;
             self.advance(i, Input::Start, now);

@@ -130,7 +130,11 @@ impl Trace {
                     Outcome::LockHeld { details } => {
                         format!("deploy lock found, nothing changed: {}", details.replace('\n', "; "))
                     }
-                    Outcome::Failed { failures } => format!("deploy failed on {} host(s)", failures.len()),
+                    Outcome::Failed { failures } => {
+                        let hosts: std::collections::BTreeSet<&str> =
+                            failures.iter().map(|f| f.host.as_str()).collect();
+                        format!("deploy failed on {} host(s)", hosts.len())
+                    }
                 };
                 self.push(t, "-", "", "END", &text);
             }

@@ -163,3 +163,53 @@ fn lock_already_held() {
     assert_eq!(run.effects.len(), 2, "only the lock attempt and the read");
     insta::assert_snapshot!(run.trace.render());
 }
+
+fn boot_interrupted(cfg: &str, version: &str, fleet: &mut Scripted, at: u64) -> baton_core::sim::Run {
+    let d = baton_core::deploy::Deploy::new(plan(config(cfg), version), 7, 0);
+    baton_core::sim::drive_with_interrupt(d, fleet, 0, 10_000, baton_core::trace::Trace::new(), Some(at))
+}
+
+#[test]
+fn interrupt_before_the_cut_leaves_the_old_container_serving() {
+    let mut fleet = Scripted::new(&["h1", "h2", "h3"])
+        .running("h1", "web", "v1")
+        .running("h2", "web", "v1")
+        .running("h3", "web", "v1");
+    // At 1.0 s every host waits for its new container to be healthy.
+    let run = boot_interrupted(THREE, "v2", &mut fleet, 1000);
+    let mut failed = failed_hosts(&run.outcome);
+    failed.dedup();
+    failed.sort();
+    failed.dedup();
+    assert_eq!(failed, vec!["h1", "h2", "h3"]);
+    for h in fleet.hosts.values() {
+        assert!(h.containers.iter().any(|c| c.name == "app-web-v1" && c.running), "old still runs");
+        assert!(h.cords.iter().any(|c| c.ends_with("00000000000000000000000000000000")), "old cord intact");
+    }
+    assert!(fleet.hosts["h1"].lock.is_some(), "lock held after an interrupted boot");
+    let last = run.events.last().map(|(t, _)| *t).unwrap_or(0);
+    assert!(last < 1500, "stopped within one command of the interrupt (at {last} ms)");
+    insta::assert_snapshot!(run.trace.render());
+}
+
+#[test]
+fn interrupt_after_the_cut_finishes_the_handover() {
+    let mut fleet = Scripted::new(&["h1"]).running("h1", "web", "v1");
+    // At 6.0 s the old cord has been cut (see handover_on_one_host).
+    let run = boot_interrupted(ONE, "v2", &mut fleet, 6000);
+    assert_eq!(failed_hosts(&run.outcome), vec!["h1"], "an interrupted deploy reports failure");
+    let h = &fleet.hosts["h1"];
+    assert!(h.containers.iter().any(|c| c.name == "app-web-v2" && c.running));
+    assert!(h.containers.iter().any(|c| c.name == "app-web-v1" && !c.running), "the handover was finished");
+    insta::assert_snapshot!(run.trace.render());
+}
+
+#[test]
+fn interrupt_while_taking_the_lock_changes_nothing_and_releases_it() {
+    let mut fleet = Scripted::new(&["h1"]).running("h1", "web", "v1");
+    let run = boot_interrupted(ONE, "v2", &mut fleet, 50);
+    assert!(matches!(run.outcome, Some(Outcome::Failed { .. })));
+    assert!(fleet.hosts["h1"].lock.is_none(), "lock released");
+    assert_eq!(fleet.hosts["h1"].containers.len(), 1, "nothing started");
+    insta::assert_snapshot!(run.trace.render());
+}

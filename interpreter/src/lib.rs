@@ -31,7 +31,24 @@ pub enum Report {
 /// Run `deploy` to its end against real hosts. `report` sees every effect,
 /// observation and event as it happens. Connections stay open in `conns`
 /// (close them with [`Connections::close_all`]).
-pub async fn drive(mut deploy: Deploy, conns: Arc<Connections>, mut report: impl FnMut(Report)) -> Outcome {
+/// A second interrupt: baton stopped at once. Per host, what may be left.
+#[derive(Debug, Clone)]
+pub struct Aborted {
+    pub notes: Vec<(String, String)>,
+}
+
+/// Run `deploy` to its end against real hosts. `report` sees every effect,
+/// observation and event as it happens. The first SIGINT or SIGTERM becomes
+/// [`Deploy::handle_interrupt`]; a second one aborts at once.
+pub async fn drive(
+    mut deploy: Deploy,
+    conns: Arc<Connections>,
+    mut report: impl FnMut(Report),
+) -> Result<Outcome, Aborted> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigint = signal(SignalKind::interrupt()).ok();
+    let mut sigterm = signal(SignalKind::terminate()).ok();
+    let mut interrupts = 0;
     let start = Instant::now();
     let now = move || start.elapsed().as_millis() as Time;
     let (tx, mut rx) = mpsc::unbounded_channel::<Observation>();
@@ -54,10 +71,17 @@ pub async fn drive(mut deploy: Deploy, conns: Arc<Connections>, mut report: impl
             report(Report::Event(now(), ev));
         }
         if let Some(o) = outcome {
-            return o;
+            return Ok(o);
         }
         let deadline = deploy.poll_timeout().map(|t| start + Duration::from_millis(t));
         tokio::select! {
+            _ = next_signal(&mut sigint, &mut sigterm) => {
+                interrupts += 1;
+                if interrupts > 1 {
+                    return Err(Aborted { notes: deploy.state_notes() });
+                }
+                deploy.handle_interrupt(now());
+            }
             obs = rx.recv() => {
                 let Some(obs) = obs else { continue };
                 let t = now();
@@ -68,6 +92,21 @@ pub async fn drive(mut deploy: Deploy, conns: Arc<Connections>, mut report: impl
                 deploy.handle_timeout(now());
             }
         }
+    }
+}
+
+async fn next_signal(a: &mut Option<tokio::signal::unix::Signal>, b: &mut Option<tokio::signal::unix::Signal>) {
+    async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+    tokio::select! {
+        _ = one(a) => {}
+        _ = one(b) => {}
     }
 }
 

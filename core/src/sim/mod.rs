@@ -31,7 +31,19 @@ pub struct Run {
 
 /// Run `deploy` to its end (or `max_steps` inputs) against `responder`,
 /// starting at `start`.
-pub fn drive(mut deploy: Deploy, responder: &mut dyn Responder, start: Time, max_steps: usize, trace: Trace) -> Run {
+pub fn drive(deploy: Deploy, responder: &mut dyn Responder, start: Time, max_steps: usize, trace: Trace) -> Run {
+    drive_with_interrupt(deploy, responder, start, max_steps, trace, None)
+}
+
+/// [`drive`], with the user's interrupt (Ctrl-C) arriving at `interrupt_at`.
+pub fn drive_with_interrupt(
+    mut deploy: Deploy,
+    responder: &mut dyn Responder,
+    start: Time,
+    max_steps: usize,
+    trace: Trace,
+    mut interrupt_at: Option<Time>,
+) -> Run {
     let mut trace = trace;
     let mut now = start;
     // (time, sequence) → observation, so equal times keep issue order.
@@ -58,6 +70,16 @@ pub fn drive(mut deploy: Deploy, responder: &mut dyn Responder, start: Time, max
         }
         let next_obs = inbox.keys().next().map(|k| k.0);
         let next_timer = deploy.poll_timeout();
+        if let Some(at) =
+            interrupt_at.filter(|&at| next_obs.is_none_or(|o| at <= o) && next_timer.is_none_or(|t| at <= t))
+        {
+            now = now.max(at);
+            interrupt_at = None;
+            run.steps += 1;
+            trace.note(now, "-", "", "SIGINT", "the user interrupts the deploy");
+            deploy.handle_interrupt(now);
+            continue;
+        }
         let next = match (next_obs, next_timer) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) => a,
