@@ -128,6 +128,8 @@ struct HostRun {
     routes_ok: bool,
     /// The old cord, found and about to be cut.
     cut_dir: Option<String>,
+    /// Further live containers of the role, handed over from after `old`.
+    more_old: Vec<String>,
 }
 
 impl HostRun {
@@ -246,6 +248,7 @@ impl Deploy {
                 old_ips: vec![],
                 routes_ok: plan.config.baton.routes_command.is_some(),
                 cut_dir: None,
+                more_old: vec![],
             })
             .collect();
         let groups = plan
@@ -775,6 +778,7 @@ impl Deploy {
                 self.hosts[i].new_ips.clear();
                 self.hosts[i].old_ips.clear();
                 self.hosts[i].cut_dir = None;
+                self.hosts[i].more_old.clear();
                 self.progress(&host, r, Step::ListContainers);
                 let c = cmds::list_role_containers(cfg, &role_name);
                 self.emit(Owner::Host(i), true, &host, r, Action::ListContainers, c);
@@ -787,14 +791,20 @@ impl Deploy {
                     Ok(e) => e,
                     Err(e) => return self.fail(i, Step::ListContainers, e.to_string(), false),
                 };
-                let mut old = entries.iter().find(|e| e.state.is_live()).map(|e| e.name.clone());
+                // Every live container of the role is handed over from, the
+                // newest first (Kamal hands over from the newest only, so a
+                // fleet left with two live versions never converged).
+                let mut live: Vec<String> =
+                    entries.iter().filter(|e| e.state.is_live()).map(|e| e.name.clone()).collect();
                 if entries.iter().any(|e| e.name == new_name) {
                     // Same version booted again: move the existing one aside.
                     let replaced = format!("{new_name}_replaced_{}", self.rng.hex(16));
-                    if old.as_deref() == Some(new_name.as_str()) {
-                        old = Some(replaced.clone());
+                    for n in live.iter_mut().filter(|n| **n == new_name) {
+                        *n = replaced.clone();
                     }
-                    self.hosts[i].old = old;
+                    let mut live = live.into_iter();
+                    self.hosts[i].old = live.next();
+                    self.hosts[i].more_old = live.collect();
                     self.hosts[i].stage = Stage::Renaming;
                     self.progress(&host, r, Step::RenameExisting);
                     let audit =
@@ -802,7 +812,9 @@ impl Deploy {
                     let c = Command::and_all([audit, cmds::rename(&new_name, &replaced)]);
                     self.emit(Owner::Host(i), false, &host, r, Action::Rename { from: new_name, to: replaced }, c);
                 } else {
-                    self.hosts[i].old = old;
+                    let mut live = live.into_iter();
+                    self.hosts[i].old = live.next();
+                    self.hosts[i].more_old = live.collect();
                     self.write_boot_audit(i, now);
                 }
             }
@@ -1095,7 +1107,16 @@ impl Deploy {
                         ),
                     });
                 }
-                self.role_done(i, now);
+                if self.hosts[i].more_old.is_empty() || self.interrupted {
+                    self.role_done(i, now);
+                } else {
+                    // Another live container of the role: hand over from it too.
+                    let next = self.hosts[i].more_old.remove(0);
+                    self.hosts[i].old = Some(next);
+                    self.hosts[i].old_ips.clear();
+                    self.hosts[i].cut_dir = None;
+                    self.after_new_ready(i, now);
+                }
             }
             (Stage::ReadingAddress { old }, Input::Obs(obs)) => {
                 let ips = match obs {

@@ -213,3 +213,15 @@ fn interrupt_while_taking_the_lock_changes_nothing_and_releases_it() {
     assert_eq!(fleet.hosts["h1"].containers.len(), 1, "nothing started");
     insta::assert_snapshot!(run.trace.render());
 }
+
+#[test]
+fn every_live_container_of_the_role_is_handed_over_from() {
+    // A failed boot left v2 running beside v1; booting v2 again converges.
+    let mut fleet = Scripted::new(&["h1"]).running("h1", "web", "v1").running("h1", "web", "v2");
+    let run = boot(ONE, "v2", &mut fleet);
+    assert_eq!(run.outcome, Some(Outcome::Succeeded));
+    let h = &fleet.hosts["h1"];
+    let running: Vec<&str> = h.containers.iter().filter(|c| c.running).map(|c| c.name.as_str()).collect();
+    assert_eq!(running, vec!["app-web-v2"], "{:?}", h.containers);
+    insta::assert_snapshot!(run.trace.render());
+}

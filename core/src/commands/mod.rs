@@ -150,9 +150,10 @@ pub fn tie_cord(cfg: &Config, role: &str, run_id: &str) -> Command {
     ])
 }
 
-/// `rm -r <dir>`: cut a cord found in a container's mounts.
+/// `rm -rf <dir>`: cut a cord found in a container's mounts. A cord already
+/// cut (by an earlier run whose answer was lost) is not an error.
 pub fn cut_cord(dir: &str) -> Command {
-    Command::program("rm").fixed("-r").arg(dir)
+    Command::program("rm").fixed("-rf").arg(dir)
 }
 
 /// `.kamal/env/roles/<service>-<role>[-<dest>].env`

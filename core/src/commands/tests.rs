@@ -80,7 +80,7 @@ fn boot_helpers() {
         tie_cord(&c, "web", RUN_ID).render(),
         r#"mkdir -p "$HOME"/.kamal/cords/app-web-12345678901234567890123456789012 && touch "$HOME"/.kamal/cords/app-web-12345678901234567890123456789012/cord"#
     );
-    assert_eq!(cut_cord("/root/.kamal/cords/app-web-1").render(), "rm -r /root/.kamal/cords/app-web-1");
+    assert_eq!(cut_cord("/root/.kamal/cords/app-web-1").render(), "rm -rf /root/.kamal/cords/app-web-1");
     assert_eq!(
         status("app-web-1").render(),
         "docker inspect --format '{{.State.Status}}{{if .State.Health}} {{.State.Health.Status}}{{end}}' app-web-1"

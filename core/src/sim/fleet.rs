@@ -513,13 +513,13 @@ impl Fleet {
                 }
                 None => (1, String::new(), format!("Error: No such object: {name}"), costs.inspect),
             },
-            Action::CutCord { dir } => match h.dirs.get_mut(dir) {
-                Some((_, removed @ None)) => {
+            Action::CutCord { dir } => {
+                // rm -rf: a cord already cut is not an error.
+                if let Some((_, removed @ None)) = h.dirs.get_mut(dir) {
                     *removed = Some(at);
-                    (0, String::new(), String::new(), costs.small)
                 }
-                _ => (1, String::new(), format!("rm: cannot remove '{dir}': No such file or directory"), costs.small),
-            },
+                (0, String::new(), String::new(), costs.small)
+            }
             Action::Stop { name } => match find(h, name) {
                 Some(i) => {
                     let c = &mut h.containers[i];
