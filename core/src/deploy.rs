@@ -1095,6 +1095,20 @@ impl Deploy {
                 }
             }
             (Stage::Pausing { step: Step::PauseAfterUnhealthy, .. }, Input::Timer) => self.stop_old(i),
+            (Stage::StoppingOld, Input::Obs(obs @ Observation::TimedOut { .. })) => {
+                // Not Kamal's "stop failed" (which it ignores): nobody knows
+                // whether it stopped. It is out of rotation either way.
+                let old = self.hosts[i].old.clone().unwrap_or_default();
+                self.fail(
+                    i,
+                    Step::StopOld,
+                    format!(
+                        "{}; the old container {old} is out of rotation but may still be running; the new container {new_name} serves",
+                        said(obs)
+                    ),
+                    false,
+                )
+            }
             (Stage::StoppingOld, Input::Obs(obs)) => {
                 if !matches!(obs, Observation::Exited { code: 0, .. }) {
                     let old = self.hosts[i].old.clone().unwrap_or_default();
