@@ -60,6 +60,8 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     let quiet = args.quiet;
     // One live line per host on a terminal; plain lines otherwise.
     let mut live = (!quiet && !verbose && std::io::stdout().is_terminal()).then(|| Live::new(&hosts));
+    // With --verbose: how long each host spent in each step.
+    let mut steps = StepTimes::default();
     let outcome = runtime.block_on(async {
         let outcome = baton_interpreter::drive(deploy, conns.clone(), |r| match r {
             Report::Effect(t, e) if verbose => {
@@ -71,6 +73,10 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
                 print_last(&trace);
             }
             Report::Event(t, ev) => match live.as_mut() {
+                _ if verbose => {
+                    steps.record(t, &ev);
+                    print_event(t, &ev, quiet)
+                }
                 Some(l) => l.event(t, &ev),
                 None => print_event(t, &ev, quiet),
             },
@@ -82,6 +88,9 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     });
     if let Some(l) = live.take() {
         l.finish();
+    }
+    if verbose {
+        steps.print();
     }
     let outcome = match outcome {
         Ok(o) => o,
@@ -231,4 +240,41 @@ impl Live {
         // The last bar leaves the cursor at the end of its line.
         println!();
     }
+}
+
+/// Time spent per host in each step (from progress events), for `--verbose`.
+#[derive(Default)]
+struct StepTimes {
+    /// host → (current step, since), and the totals per step.
+    current: std::collections::BTreeMap<String, (baton_core::effect::Step, u64)>,
+    totals: std::collections::BTreeMap<String, Vec<(baton_core::effect::Step, u64)>>,
+}
+
+impl StepTimes {
+    fn record(&mut self, t: u64, ev: &Event) {
+        let Event::Progress { host, step, .. } = ev else { return };
+        if let Some((prev, since)) = self.current.insert(host.clone(), (*step, t)) {
+            self.totals.entry(host.clone()).or_default().push((prev, t.saturating_sub(since)));
+        }
+    }
+
+    fn print(&self) {
+        for (host, steps) in &self.totals {
+            let parts: Vec<String> = steps
+                .iter()
+                .filter(|(_, d)| *d > 0)
+                .map(|(s, d)| format!("{}={}", step_key(*s), fmt_secs(*d)))
+                .collect();
+            println!("timing {host}: {}", parts.join(" "));
+        }
+    }
+}
+
+/// A short, stable name for a step in timing lines.
+fn step_key(s: baton_core::effect::Step) -> String {
+    format!("{s:?}")
+        .chars()
+        .flat_map(|c| if c.is_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] })
+        .skip(1)
+        .collect()
 }

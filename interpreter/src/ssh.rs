@@ -144,7 +144,7 @@ impl Connections {
             *slot = None;
         }
         let _permit = self.starts.acquire().await.map_err(|e| e.to_string())?;
-        match self.builder().connect(name).await {
+        match self.builder().connect_mux(name).await {
             Ok(s) => {
                 let s = Arc::new(s);
                 *slot = Some(s.clone());

@@ -1,0 +1,173 @@
+//! The handover benchmark on the test fleet (run by `scripts/bench`, not a
+//! test): boots v1, then measures `baton app boot` of the other version
+//! `--rounds` times, with route confirmation through the fleet's proxies,
+//! and prints one markdown row with the medians:
+//! wall time, time until every host serves the new version, SSH commands
+//! per host (not counting polls), polls per host, baton's CPU time and peak
+//! memory, and baton's own overhead (wall time minus the longest time any
+//! host spent waiting on Docker health, the proxy, and docker stop).
+//!
+//! Usage: bench --baton PATH --registry ADDR --key PATH HOST... [--rounds N]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn http_version(host: &str) -> Option<String> {
+    let addr: SocketAddr = format!("{host}:80").parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    write!(s, "GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut t = String::new();
+    s.read_to_string(&mut t).ok()?;
+    let (head, body) = t.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.trim().to_string())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+const WAIT_STEPS: &[&str] = &[
+    "wait_healthy",
+    "pause_after_healthy",
+    "confirm_routed",
+    "wait_ready",
+    "wait_old_unhealthy",
+    "pause_after_unhealthy",
+    "confirm_unrouted",
+    "stop_old",
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut baton = PathBuf::from("/usr/local/bin/baton");
+    let (mut registry, mut key, mut hosts, mut rounds) = (String::new(), String::new(), vec![], 3usize);
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--baton" => baton = std::fs::canonicalize(it.next().expect("--baton PATH")).expect("baton binary"),
+            "--registry" => registry = it.next().expect("--registry ADDR"),
+            "--key" => key = it.next().expect("--key PATH"),
+            "--rounds" => rounds = it.next().and_then(|n| n.parse().ok()).expect("--rounds N"),
+            h => hosts.push(h.to_string()),
+        }
+    }
+    assert!(
+        !hosts.is_empty() && !registry.is_empty() && !key.is_empty(),
+        "usage: bench --baton PATH --registry ADDR --key PATH HOST..."
+    );
+    let known = PathBuf::from(&key).with_file_name("known_hosts");
+    let dir = std::env::temp_dir().join(format!("baton-bench-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("config")).expect("mkdir");
+    let list: String = hosts.iter().map(|h| format!("  - {h}\n")).collect();
+    std::fs::write(
+        dir.join("config/deploy.yml"),
+        format!(
+            "service: app\nimage: baton-testapp\nservers:\n{list}registry:\n  server: {registry}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\nssh:\n  keys: [{key}]\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 100ms\n  proxy_pickup: 1s\n  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n",
+            known.display()
+        ),
+    )
+    .expect("config");
+    let run = |args: &[&str]| {
+        let out = Command::new(&baton).args(args).current_dir(&dir).output().expect("baton");
+        assert!(out.status.success(), "baton {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // Start from a clean fleet: no app containers, no state.
+    for h in &hosts {
+        let st = Command::new("ssh")
+            .args(["-i", &key, "-o", "BatchMode=yes", "-o", &format!("UserKnownHostsFile={}", known.display())])
+            .arg(format!("root@{h}"))
+            .arg("docker ps -aq | xargs --no-run-if-empty docker rm -f >/dev/null; rm -rf .kamal")
+            .status()
+            .expect("ssh");
+        assert!(st.success());
+    }
+    run(&["env", "push", "-q"]);
+    run(&["app", "boot", "-q", "--version", "v1"]);
+    let mut version = "v1";
+    let (mut walls, mut serves, mut cpus, mut rss, mut overheads) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut runs_max, mut polls_max) = (0usize, 0usize);
+    for _ in 0..rounds {
+        // Wait until every proxy serves the current version.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !hosts.iter().all(|h| http_version(h).as_deref() == Some(version)) {
+            assert!(Instant::now() < deadline, "proxies do not serve {version}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let next = if version == "v1" { "v2" } else { "v1" };
+        let done = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let watcher = {
+            let (hosts, done, next) = (hosts.clone(), done.clone(), next.to_string());
+            std::thread::spawn(move || loop {
+                if hosts.iter().all(|h| http_version(h).as_deref() == Some(next.as_str())) {
+                    return Some(start.elapsed());
+                }
+                if done.load(Ordering::SeqCst) && start.elapsed() > Duration::from_secs(60) {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            })
+        };
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "TIME %U %S %M"])
+            .arg(&baton)
+            .args(["app", "boot", "--version", next, "--verbose"])
+            .current_dir(&dir)
+            .output()
+            .expect("/usr/bin/time baton");
+        let wall = start.elapsed().as_secs_f64();
+        done.store(true, Ordering::SeqCst);
+        assert!(out.status.success(), "boot failed: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let time_line = stderr.lines().rev().find(|l| l.starts_with("TIME ")).expect("time output");
+        let f: Vec<f64> = time_line.split_whitespace().skip(1).map(|x| x.parse().expect("number")).collect();
+        cpus.push(f[0] + f[1]);
+        rss.push(f[2] / 1024.0);
+        let mut worst_wait = 0.0f64;
+        for h in &hosts {
+            let tag = format!(" {h} ");
+            let runs =
+                stdout.lines().filter(|l| l.contains(&tag) && l.split_whitespace().nth(3) == Some("run")).count();
+            let runs = runs
+                .max(stdout.lines().filter(|l| l.contains(&tag) && l.split_whitespace().nth(2) == Some("run")).count());
+            let polls =
+                stdout.lines().filter(|l| l.contains(&tag) && l.split_whitespace().any(|w| w == "poll")).count();
+            runs_max = runs_max.max(runs);
+            polls_max = polls_max.max(polls);
+            if let Some(t) = stdout.lines().find(|l| l.starts_with(&format!("timing {h}:"))) {
+                let wait: f64 = t
+                    .split_whitespace()
+                    .filter_map(|kv| kv.split_once('='))
+                    .filter(|(k, _)| WAIT_STEPS.contains(k))
+                    .map(|(_, v)| v.parse::<f64>().unwrap_or(0.0))
+                    .sum();
+                worst_wait = worst_wait.max(wait);
+            }
+        }
+        overheads.push(wall - worst_wait);
+        walls.push(wall);
+        if let Some(t) = watcher.join().expect("watcher") {
+            serves.push(t.as_secs_f64());
+        }
+        version = next;
+    }
+    println!(
+        "| {} | {:.2} s | {:.2} s | {} | {} | {:.2} s | {:.1} MiB | {:.2} s |",
+        hosts.len(),
+        median(walls),
+        if serves.is_empty() { f64::NAN } else { median(serves) },
+        runs_max,
+        polls_max,
+        median(cpus),
+        median(rss),
+        median(overheads)
+    );
+}
