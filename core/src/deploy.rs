@@ -850,21 +850,7 @@ impl Deploy {
                             ),
                         });
                     }
-                    self.hosts[i].stage = Stage::Waiting {
-                        step: Step::WaitHealthy,
-                        deadline: now + timing.healthy_budget,
-                        next_poll: None,
-                        last: None,
-                    };
-                    self.progress(&host, r, Step::WaitHealthy);
-                    self.emit(
-                        Owner::Host(i),
-                        true,
-                        &host,
-                        r,
-                        Action::Status { name: new_name.clone() },
-                        cmds::status(&new_name),
-                    );
+                    self.start_wait(i, Step::WaitHealthy, &new_name, now + timing.healthy_budget);
                 }
                 Observation::Exited { stderr, .. } => {
                     // docker run refused: nothing runs under the new name.
@@ -1034,21 +1020,7 @@ impl Deploy {
                 let old = self.hosts[i].old.clone().unwrap_or_default();
                 match obs {
                     Observation::Exited { code: 0, .. } => {
-                        self.hosts[i].stage = Stage::Waiting {
-                            step: Step::WaitOldUnhealthy,
-                            deadline: now + timing.unhealthy_budget,
-                            next_poll: None,
-                            last: None,
-                        };
-                        self.progress(&host, r, Step::WaitOldUnhealthy);
-                        self.emit(
-                            Owner::Host(i),
-                            true,
-                            &host,
-                            r,
-                            Action::Status { name: old.clone() },
-                            cmds::status(&old),
-                        );
+                        self.start_wait(i, Step::WaitOldUnhealthy, &old, now + timing.unhealthy_budget);
                     }
                     _ => self.fail(
                         i,
@@ -1311,6 +1283,22 @@ impl Deploy {
         self.progress(&host, Some(&role), Step::CutOldCord);
         let c = cmds::cut_cord(&dir);
         self.emit(Owner::Host(i), false, &host, Some(&role), Action::CutCord { dir }, c);
+    }
+
+    /// Wait on `name`'s health (`step`) until `deadline`: read it now.
+    fn start_wait(&mut self, i: usize, step: Step, name: &str, deadline: Time) {
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        self.hosts[i].stage = Stage::Waiting { step, deadline, next_poll: None, last: None };
+        self.progress(&host, Some(&role), step);
+        self.emit(
+            Owner::Host(i),
+            true,
+            &host,
+            Some(&role),
+            Action::Status { name: name.to_string() },
+            cmds::status(name),
+        );
     }
 
     fn pause(&mut self, i: usize, step: Step, until: Time) {

@@ -56,13 +56,7 @@ pub async fn drive(
     loop {
         while let Some(effect) = deploy.poll_effect() {
             report(Report::Effect(now(), effect.clone()));
-            let conns = conns.clone();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let obs = conns.execute(&effect).await;
-                // The receiver is gone only when the run is over.
-                let _ = tx.send(obs);
-            });
+            spawn_effect(effect, &conns, &tx);
         }
         while let Some(ev) = deploy.poll_event() {
             if let Event::Finished(o) = &ev {
@@ -93,6 +87,16 @@ pub async fn drive(
             }
         }
     }
+}
+
+/// Carry out `effect` in its own task; its observation goes to `tx`.
+fn spawn_effect(effect: Effect, conns: &Arc<Connections>, tx: &mpsc::UnboundedSender<Observation>) {
+    let (conns, tx) = (conns.clone(), tx.clone());
+    tokio::spawn(async move {
+        let obs = conns.execute(&effect).await;
+        // The receiver is gone only when the run is over.
+        let _ = tx.send(obs);
+    });
 }
 
 async fn next_signal(a: &mut Option<tokio::signal::unix::Signal>, b: &mut Option<tokio::signal::unix::Signal>) {
@@ -129,12 +133,7 @@ pub async fn run_batch(
     loop {
         while let Some(effect) = batch.poll_effect() {
             report(Report::Effect(now(), effect.clone()));
-            let conns = conns.clone();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let obs = conns.execute(&effect).await;
-                let _ = tx.send(obs);
-            });
+            spawn_effect(effect, &conns, &tx);
         }
         if batch.is_done() {
             return batch;
