@@ -288,15 +288,12 @@ pub fn start(cfg: &Config, role: &str, version: &str) -> Command {
 
 /// The newest running container of the role (its id).
 pub fn current_running_container_id(cfg: &Config, role: &str) -> Command {
-    docker()
-        .fixed("ps")
-        .fixed("--quiet")
-        .then(filters(cfg, Some(role)))
-        .fixed("--filter")
-        .arg("status=running")
-        .fixed("--filter")
-        .arg("status=restarting")
-        .fixed("--latest")
+    docker().fixed("ps").fixed("--quiet").then(filters(cfg, Some(role))).then(live_filters()).fixed("--latest")
+}
+
+/// `--filter status=running --filter status=restarting`: Kamal's "current".
+fn live_filters() -> Command {
+    Command::new().fixed("--filter").arg("status=running").fixed("--filter").arg("status=restarting")
 }
 
 /// The name of the newest running container of the role.
@@ -304,10 +301,7 @@ pub fn current_running_name(cfg: &Config, role: &str) -> Command {
     docker()
         .fixed("ps")
         .then(filters(cfg, Some(role)))
-        .fixed("--filter")
-        .arg("status=running")
-        .fixed("--filter")
-        .arg("status=restarting")
+        .then(live_filters())
         .fixed("--latest")
         .fixed("--format")
         .arg("{{.Names}}")
@@ -340,7 +334,7 @@ pub fn stop_current(cfg: &Config, role: &str) -> Command {
 pub fn list_names(cfg: &Config, role: &str, running: bool) -> Command {
     let mut c = docker().fixed("ps").then(filters(cfg, Some(role)));
     if running {
-        c = c.fixed("--filter").arg("status=running").fixed("--filter").arg("status=restarting");
+        c = c.then(live_filters());
     }
     c.fixed("--format").arg("{{.Names}}")
 }
