@@ -1,5 +1,6 @@
 //! `baton app boot`: the core's deploy, driven over SSH.
 
+use crate::out::{say, tell};
 use baton_core::config::Config;
 use baton_core::effect::{Event, Outcome};
 use baton_core::plan::Plan;
@@ -52,7 +53,7 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     let conns = Connections::new(ssh_options(&plan.config));
     let deploy = baton_core::deploy::Deploy::new(plan, args.seed, 0);
     if !args.quiet {
-        println!("Booting {version} on {} ({} host(s))...", hosts.join(", "), hosts.len());
+        say!("Booting {version} on {} ({} host(s))...", hosts.join(", "), hosts.len());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let mut trace = Trace::with_durations();
@@ -63,6 +64,7 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     // With --verbose: how long each host spent in each step.
     let mut steps = StepTimes::default();
     let outcome = runtime.block_on(async {
+        conns.warm_up(&hosts);
         let outcome = baton_interpreter::drive(deploy, conns.clone(), |r| match r {
             Report::Effect(t, e) if verbose => {
                 trace.effect(t, &e);
@@ -95,36 +97,36 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     let outcome = match outcome {
         Ok(o) => o,
         Err(aborted) => {
-            eprintln!("Aborted at once (second interrupt). The lock on {primary} stays held. What may be half-done:");
+            tell!("Aborted at once (second interrupt). The lock on {primary} stays held. What may be half-done:");
             for (host, note) in &aborted.notes {
-                eprintln!("  {host}: {note}");
+                tell!("  {host}: {note}");
             }
             if aborted.notes.is_empty() {
-                eprintln!("  no host was in the middle of a step");
+                tell!("  no host was in the middle of a step");
             }
-            eprintln!("Check those hosts, then `baton lock release` and boot again: a new boot converges.");
+            tell!("Check those hosts, then `baton lock release` and boot again: a new boot converges.");
             return 130;
         }
     };
     match outcome {
         Outcome::Succeeded => {
             if !quiet {
-                println!("Booted {version} on every host; the deploy lock on {primary} is released.");
+                say!("Booted {version} on every host; the deploy lock on {primary} is released.");
             }
             0
         }
         Outcome::LockHeld { details } => {
-            eprintln!("Deploy lock found on {primary}; nothing was changed:");
+            tell!("Deploy lock found on {primary}; nothing was changed:");
             for l in details.lines() {
-                eprintln!("  {l}");
+                tell!("  {l}");
             }
-            eprintln!("Wait for that deploy to finish, or, if nobody is deploying, run `baton lock release`.");
+            tell!("Wait for that deploy to finish, or, if nobody is deploying, run `baton lock release`.");
             1
         }
         Outcome::Failed { failures } => {
-            eprintln!("The boot of {version} failed:");
+            tell!("The boot of {version} failed:");
             for f in &failures {
-                eprintln!("  {f}");
+                tell!("  {f}");
             }
             1
         }
@@ -133,7 +135,7 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
 
 fn print_last(trace: &Trace) {
     if let Some(l) = trace.lines().last() {
-        println!("{l}");
+        say!("{l}");
     }
 }
 
@@ -142,14 +144,14 @@ fn print_event(t: u64, ev: &Event, quiet: bool) {
     match ev {
         Event::Progress { host, role, step } if !quiet => {
             let role = role.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
-            println!("[{at:>7}s] {host}{role}: {step}");
+            say!("[{at:>7}s] {host}{role}: {step}");
         }
         Event::Warning { host, message } => {
             let h = host.as_deref().map(|h| format!("{h}: ")).unwrap_or_default();
-            eprintln!("[{at:>7}s] warning: {h}{message}");
+            tell!("[{at:>7}s] warning: {h}{message}");
         }
-        Event::HostFailed(f) => eprintln!("[{at:>7}s] FAILED {f}"),
-        Event::LockKept { host, reason } => eprintln!("[{at:>7}s] the deploy lock on {host} is kept: {reason}"),
+        Event::HostFailed(f) => tell!("[{at:>7}s] FAILED {f}"),
+        Event::LockKept { host, reason } => tell!("[{at:>7}s] the deploy lock on {host} is kept: {reason}"),
         _ => {}
     }
 }
@@ -238,7 +240,7 @@ impl Live {
             }
         }
         // The last bar leaves the cursor at the end of its line.
-        println!();
+        say!("");
     }
 }
 
@@ -265,7 +267,7 @@ impl StepTimes {
                 .filter(|(_, d)| *d > 0)
                 .map(|(s, d)| format!("{}={}", step_key(*s), fmt_secs(*d)))
                 .collect();
-            println!("timing {host}: {}", parts.join(" "));
+            say!("timing {host}: {}", parts.join(" "));
         }
     }
 }

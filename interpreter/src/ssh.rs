@@ -69,6 +69,9 @@ pub enum RemoteOutput {
 
 struct Host {
     session: Mutex<Option<Arc<Session>>>,
+    /// Why the warm-up connection failed, handed to the first command
+    /// that finds no session (so a dead host is not waited on twice).
+    warm_error: std::sync::Mutex<Option<String>>,
     commands: Semaphore,
 }
 
@@ -99,6 +102,7 @@ impl Connections {
             .or_insert_with(|| {
                 Arc::new(Host {
                     session: Mutex::new(None),
+                    warm_error: std::sync::Mutex::new(None),
                     commands: Semaphore::new(self.opts.max_commands_per_host.max(1)),
                 })
             })
@@ -143,6 +147,9 @@ impl Connections {
             }
             *slot = None;
         }
+        if let Some(e) = host.warm_error.lock().ok().and_then(|mut w| w.take()) {
+            return Err(e);
+        }
         let _permit = self.starts.acquire().await.map_err(|e| e.to_string())?;
         match self.builder().connect_mux(name).await {
             Ok(s) => {
@@ -151,6 +158,25 @@ impl Connections {
                 Ok(s)
             }
             Err(e) => Err(describe_connect_error(name, &self.opts, &e)),
+        }
+    }
+
+    /// Open the connections to `hosts` now, all at once, in the background,
+    /// so that the first command on each host does not wait for the SSH
+    /// handshake (a boot's first command runs on the primary host alone,
+    /// while it takes the lock). A failure is kept and reported by the
+    /// host's first command.
+    pub fn warm_up(self: &Arc<Self>, hosts: &[String]) {
+        for name in hosts {
+            let (conns, name) = (self.clone(), name.clone());
+            tokio::spawn(async move {
+                let host = conns.host(&name).await;
+                if let Err(e) = conns.session(&name, &host).await {
+                    if let Ok(mut w) = host.warm_error.lock() {
+                        *w = Some(e);
+                    }
+                }
+            });
         }
     }
 
