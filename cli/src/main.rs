@@ -74,7 +74,7 @@ enum Cmd {
         from: Option<String>,
         /// Inject a fault: HOST=unreachable[@TIME|@STEP], HOST=never-healthy, HOST=crash,
         /// HOST=slow:DURATION, HOST=fail:STEP, HOST=drop:STEP (STEP: lock, prepare, list, rename,
-        /// audit, tie, run, status, mounts, cut, stop). Repeatable.
+        /// audit, tie, run, status, address, routes, mounts, cut, stop). Repeatable.
         #[arg(long = "fault", value_name = "SPEC")]
         faults: Vec<String>,
         /// Seed for the simulation's randomness (run id, proxy jitter).
@@ -83,6 +83,16 @@ enum Cmd {
         /// Print the prediction as JSON (outcome, duration_ms, gaps, failures, effects).
         #[arg(long)]
         json: bool,
+        /// How long the app takes to answer its health check after its container starts.
+        #[arg(long, value_name = "DURATION", default_value = "1.2s", value_parser = duration_ms)]
+        app_start: u64,
+        /// The proxy notices a change after baton.proxy_pickup plus up to this much more
+        /// [default: half of baton.proxy_pickup].
+        #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
+        proxy_jitter: Option<u64>,
+        /// The hosts already have the image (`kamal build pull` ran): no pull time.
+        #[arg(long)]
+        pulled: bool,
     },
     /// App commands (as `kamal app`).
     App {
@@ -239,13 +249,26 @@ fn build_plan(g: &Global, message: &str) -> Result<Plan, UsageError> {
         .map_err(|e| UsageError(e.to_string()))
 }
 
+/// A duration on the command line (`1.5s`, `800ms`, `2m`), in milliseconds.
+fn duration_ms(s: &str) -> Result<u64, String> {
+    baton_core::config::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration (e.g. 1.5s, 800ms)"))
+}
+
 fn run(cli: Cli) -> Result<i32, UsageError> {
     match &cli.command {
-        Cmd::Plan { from, faults, seed, json } => {
+        Cmd::Plan { from, faults, seed, json, app_start, proxy_jitter, pulled } => {
             let plan = build_plan(&cli.global, "Automatic deploy lock")?;
             plan_cmd::run(
                 plan,
-                &plan_cmd::PlanArgs { from: from.clone(), faults: faults.clone(), seed: *seed, json: *json },
+                &plan_cmd::PlanArgs {
+                    from: from.clone(),
+                    faults: faults.clone(),
+                    seed: *seed,
+                    json: *json,
+                    app_start: *app_start,
+                    proxy_jitter: *proxy_jitter,
+                    pulled: *pulled,
+                },
             )
         }
         Cmd::App { command: AppCmd::Boot } => {

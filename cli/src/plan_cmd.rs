@@ -51,6 +51,9 @@ pub struct PlanArgs {
     pub faults: Vec<String>,
     pub seed: u64,
     pub json: bool,
+    pub app_start: u64,
+    pub proxy_jitter: Option<u64>,
+    pub pulled: bool,
 }
 
 /// Returns the exit code: 0 clean, 3 failed or gap.
@@ -60,7 +63,16 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
     if let Some(v0) = &args.from {
         baton_core::config::names::check_version(v0).map_err(|e| UsageError(format!("--from: {e}")))?;
     }
-    let scenario = Scenario { from: args.from.clone(), faults, seed: args.seed, ..Scenario::default() };
+    let scenario = Scenario {
+        from: args.from.clone(),
+        faults,
+        seed: args.seed,
+        app_start: Some(args.app_start),
+        jitter: args.proxy_jitter,
+        pulled: args.pulled,
+        ..Scenario::default()
+    };
+    let assumptions = assumptions(&plan, &scenario);
     let version = plan.version.clone();
     let hosts = plan.hosts.len();
     let sim = simulate(plan, &scenario);
@@ -69,7 +81,7 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
     } else {
         let from = args.from.as_deref().map(|v| format!(" from {v}")).unwrap_or_else(|| " (first deploy)".into());
         format!(
-            "baton plan: app boot of {version} on {hosts} host(s){from}, seed {} (simulated; nothing is contacted)\n\n{}\n{}",
+            "baton plan: app boot of {version} on {hosts} host(s){from}, seed {} (simulated; nothing is contacted)\n{assumptions}\n{}\n{}",
             args.seed,
             sim.run.trace.render(),
             sim.report.summary()
@@ -77,4 +89,25 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
     };
     crate::out::print(&text);
     Ok(if sim.report.clean() { 0 } else { 3 })
+}
+
+/// What the prediction assumes, in one paragraph (the flags change it).
+fn assumptions(plan: &Plan, scenario: &Scenario) -> String {
+    let costs = baton_core::sim::fleet::Costs::default();
+    let cfg = &plan.config;
+    let s = baton_core::time::fmt_secs;
+    let jitter = scenario.jitter.unwrap_or(cfg.baton.proxy_pickup_ms / 2);
+    let pull = if scenario.pulled {
+        "the hosts have the image".to_string()
+    } else {
+        format!("pulling the image takes {}s (--pulled: the hosts have it)", s(costs.pull))
+    };
+    format!(
+        "Assumes: SSH handshake {}s, docker run {}s, the app answers {}s after its container starts (--app-start), the proxy notices a change after {}s + up to {}s (baton.proxy_pickup, --proxy-jitter); {pull}.\n",
+        s(costs.connect),
+        s(costs.run),
+        s(scenario.app_start.unwrap_or_default()),
+        s(cfg.baton.proxy_pickup_ms),
+        s(jitter),
+    )
 }

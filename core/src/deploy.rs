@@ -37,6 +37,11 @@ pub struct Timing {
     /// for the check in progress (Kamal #915 gave up too early).
     pub unhealthy_budget: Millis,
     pub poll: Millis,
+    /// Docker's health check interval, when baton may rely on its rhythm to
+    /// skip reads that cannot see a change. None without a health check, or
+    /// when the role's `options` pass health flags of their own (a start
+    /// period changes the rhythm).
+    pub health_interval: Option<Millis>,
     /// Pause so the proxy notices a health change (pickup + margin).
     pub proxy_pause: Millis,
     /// How long to wait for the proxy's routing table to show a change
@@ -55,6 +60,11 @@ impl Timing {
             healthy_budget: kamal_budget.max(hc.interval_ms + cfg.baton.poll_interval_ms),
             unhealthy_budget: kamal_budget.max(docker_needs),
             poll: cfg.baton.poll_interval_ms,
+            health_interval: cfg
+                .health_cmd(role)
+                .and(cfg.role_healthcheck(role))
+                .map(|h| h.interval_ms)
+                .filter(|_| !role.options.iter().any(|(k, _)| k.contains("health"))),
             proxy_pause: cfg.baton.proxy_pickup_ms + cfg.baton.pause_margin_ms,
             route_budget: (5 * cfg.baton.proxy_pickup_ms).max(10_000) + cfg.baton.pause_margin_ms,
             readiness_delay: cfg.readiness_delay_ms,
@@ -130,6 +140,10 @@ struct HostRun {
     cut_dir: Option<String>,
     /// Further live containers of the role, handed over from after `old`.
     more_old: Vec<String>,
+    /// When `docker run` of the new container was sent, and when the last
+    /// status read was sent (for [`Deploy::next_status_read`]).
+    run_sent: Time,
+    status_sent: Time,
 }
 
 impl HostRun {
@@ -249,6 +263,8 @@ impl Deploy {
                 routes_ok: plan.config.baton.routes_command.is_some(),
                 cut_dir: None,
                 more_old: vec![],
+                run_sent: 0,
+                status_sent: 0,
             })
             .collect();
         let groups = plan
@@ -830,11 +846,11 @@ impl Deploy {
                     let c = cmds::tie_cord(cfg, &role_name, &self.run_id);
                     self.emit(Owner::Host(i), false, &host, r, Action::TieCord { dir }, c);
                 }
-                Observation::Exited { code: 0, .. } => self.run_new(i),
+                Observation::Exited { code: 0, .. } => self.run_new(i, now),
                 _ => self.fail(i, Step::Audit, said(obs), false),
             },
             (Stage::TyingCord, Input::Obs(obs)) => match obs {
-                Observation::Exited { code: 0, .. } => self.run_new(i),
+                Observation::Exited { code: 0, .. } => self.run_new(i, now),
                 _ => self.fail(i, Step::TieCord, said(obs), false),
             },
             (Stage::Starting, Input::Obs(obs)) => match obs {
@@ -850,7 +866,7 @@ impl Deploy {
                             ),
                         });
                     }
-                    self.start_wait(i, Step::WaitHealthy, &new_name, now + timing.healthy_budget);
+                    self.start_wait(i, Step::WaitHealthy, &new_name, now, now + timing.healthy_budget);
                 }
                 Observation::Exited { stderr, .. } => {
                     // docker run refused: nothing runs under the new name.
@@ -873,12 +889,13 @@ impl Deploy {
                     self.hosts[i].old.clone().unwrap_or_default()
                 };
                 self.hosts[i].stage = Stage::Waiting { step, deadline, next_poll: None, last };
+                self.hosts[i].status_sent = now;
                 self.emit(Owner::Host(i), true, &host, r, Action::Status { name: name.clone() }, cmds::status(&name));
             }
             (Stage::Waiting { step: Step::WaitHealthy, deadline, .. }, Input::Obs(obs)) => {
                 let status = match obs {
-                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_status(stdout) {
-                        Ok(st) => Ok(st),
+                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_probe(stdout) {
+                        Ok(p) => Ok(p.status),
                         Err(e) => {
                             let msg = format!(
                                 "{e}; the new container {new_name} was left running, since its state is unknown"
@@ -935,7 +952,7 @@ impl Deploy {
                                 false,
                             )
                         } else {
-                            let next = (now + timing.poll).min(deadline);
+                            let next = self.next_status_read(i, Step::WaitHealthy, None, now, deadline, &timing);
                             self.hosts[i].stage =
                                 Stage::Waiting { step: Step::WaitHealthy, deadline, next_poll: Some(next), last: Some(last) };
                         }
@@ -956,8 +973,8 @@ impl Deploy {
             }
             (Stage::Confirming, Input::Obs(obs)) => {
                 let status = match obs {
-                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_status(stdout) {
-                        Ok(st) => st.render(),
+                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_probe(stdout) {
+                        Ok(p) => p.status.render(),
                         Err(e) => e.to_string(),
                     },
                     other => said(other),
@@ -1020,7 +1037,7 @@ impl Deploy {
                 let old = self.hosts[i].old.clone().unwrap_or_default();
                 match obs {
                     Observation::Exited { code: 0, .. } => {
-                        self.start_wait(i, Step::WaitOldUnhealthy, &old, now + timing.unhealthy_budget);
+                        self.start_wait(i, Step::WaitOldUnhealthy, &old, now, now + timing.unhealthy_budget);
                     }
                     _ => self.fail(
                         i,
@@ -1032,13 +1049,17 @@ impl Deploy {
             }
             (Stage::Waiting { step: Step::WaitOldUnhealthy, deadline, .. }, Input::Obs(obs)) => {
                 let old = self.hosts[i].old.clone().unwrap_or_default();
-                let (status, out_of_rotation) = match obs {
-                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_status(stdout) {
+                let (status, out_of_rotation, streak) = match obs {
+                    Observation::Exited { code: 0, stdout, .. } => match docker::parse_probe(stdout) {
                         // The proxy drops a container that is unhealthy or not running.
-                        Ok(st) => (st.render(), st.health == Some(Health::Unhealthy) || st.state != State::Running),
+                        Ok(docker::Probe { status: st, failing_streak }) => (
+                            st.render(),
+                            st.health == Some(Health::Unhealthy) || st.state != State::Running,
+                            Some(failing_streak),
+                        ),
                         Err(e) => return self.fail(i, Step::WaitOldUnhealthy, e.to_string(), false),
                     },
-                    other => (said(other), false),
+                    other => (said(other), false, None),
                 };
                 if out_of_rotation && self.broken == Some(Broken::NoPauseAfterUnhealthy) {
                     self.pause(i, Step::PauseAfterUnhealthy, now);
@@ -1057,7 +1078,7 @@ impl Deploy {
                         false,
                     )
                 } else {
-                    let next = (now + timing.poll).min(deadline);
+                    let next = self.next_status_read(i, Step::WaitOldUnhealthy, streak, now, deadline, &timing);
                     self.hosts[i].stage = Stage::Waiting {
                         step: Step::WaitOldUnhealthy,
                         deadline,
@@ -1195,7 +1216,7 @@ impl Deploy {
         self.events.push_back(Event::Audit { host, role: Some(role), text });
     }
 
-    fn run_new(&mut self, i: usize) {
+    fn run_new(&mut self, i: usize, now: Time) {
         let plan = self.plan.clone();
         let cfg = &plan.config;
         let host = self.hosts[i].host.clone();
@@ -1207,6 +1228,7 @@ impl Deploy {
         let cord_dir = cfg.uses_cord(role).then(|| cord_rel_dir(cfg, &role_name, &self.run_id));
         self.hosts[i].stage = Stage::Starting;
         self.hosts[i].new_started = true;
+        self.hosts[i].run_sent = now;
         self.progress(&host, Some(&role_name), Step::RunNew);
         let action = Action::RunContainer {
             name,
@@ -1285,11 +1307,41 @@ impl Deploy {
         self.emit(Owner::Host(i), false, &host, Some(&role), Action::CutCord { dir }, c);
     }
 
+    /// When to read a waited-on container's status again: after `poll`, but
+    /// not before Docker can have changed it, so that hosts are not loaded
+    /// with reads that cannot see anything new. Docker runs a check an
+    /// interval after the previous one ended. So a new container's first
+    /// check ends at least an interval after `docker run` was sent; and a
+    /// container `streak` failed checks in a row into its retries turns
+    /// unhealthy only after `retries - streak` more, an interval apart, the
+    /// first ending no earlier than the last read was sent. (Without a
+    /// known rhythm, or an unread streak: every `poll`.)
+    fn next_status_read(
+        &self,
+        i: usize,
+        step: Step,
+        streak: Option<u64>,
+        now: Time,
+        deadline: Time,
+        timing: &Timing,
+    ) -> Time {
+        let h = &self.hosts[i];
+        let earliest = match (timing.health_interval, step, streak) {
+            (Some(iv), Step::WaitHealthy, _) => h.run_sent + iv,
+            (Some(iv), Step::WaitOldUnhealthy, Some(k)) => {
+                h.status_sent + DOCKER_HEALTH_RETRIES.saturating_sub(k).saturating_sub(1) * iv
+            }
+            _ => 0,
+        };
+        (now + timing.poll).max(earliest).min(deadline)
+    }
+
     /// Wait on `name`'s health (`step`) until `deadline`: read it now.
-    fn start_wait(&mut self, i: usize, step: Step, name: &str, deadline: Time) {
+    fn start_wait(&mut self, i: usize, step: Step, name: &str, now: Time, deadline: Time) {
         let host = self.hosts[i].host.clone();
         let role = self.hosts[i].role().to_string();
         self.hosts[i].stage = Stage::Waiting { step, deadline, next_poll: None, last: None };
+        self.hosts[i].status_sent = now;
         self.progress(&host, Some(&role), step);
         self.emit(
             Owner::Host(i),

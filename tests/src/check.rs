@@ -123,8 +123,10 @@ impl Bounds {
 fn any_new_became_healthy(fleet: &Fleet, end: Time) -> bool {
     fleet.hosts.values().any(|h| {
         h.containers.iter().filter(|c| !c.preexisting && c.proxied).any(|c| {
-            let Some(iv) = c.health_iv else { return c.serving(end) };
-            (1..).map(|k| c.started + k * iv).take_while(|&t| t <= end).any(|t| h.health(c, t) == "healthy")
+            if c.health_iv.is_none() {
+                return c.serving(end);
+            }
+            c.check_times(end).into_iter().any(|t| h.health(c, t) == "healthy")
         })
     })
 }
@@ -356,7 +358,7 @@ impl Checker {
         };
         match (&e.action, ok) {
             (Action::Status { name }, Some(out)) => {
-                let Ok(st) = docker::parse_status(out) else { return };
+                let Ok(docker::Probe { status: st, .. }) = docker::parse_probe(out) else { return };
                 let key = (e.host.clone(), name.clone());
                 if st.health == Some(Health::Unhealthy) || st.state != State::Running {
                     self.out_of_rotation.entry(key).or_default().push(now);

@@ -50,6 +50,13 @@ pub fn docker(data: &[u8]) {
             if let Ok(st) = d::parse_status(&text) {
                 assert_eq!(d::parse_status(&st.render()), Ok(st), "status renders back to itself");
             }
+            if let Ok(p) = d::parse_probe(&text) {
+                let again = match p.status.health {
+                    Some(_) => format!("{} {}", p.status.render(), p.failing_streak),
+                    None => p.status.render(),
+                };
+                assert_eq!(d::parse_probe(&again), Ok(p), "a probe renders back to itself");
+            }
         }
         2 => {
             if let Ok(m) = d::parse_mounts(&text) {
@@ -94,9 +101,14 @@ fn answer(effect: &Effect, pick: u8) -> Observation {
             1 => out(&format!("app-{role}-v1\trunning\n")),
             _ => out(&format!("app-{role}-v2\texited\napp-{role}-v1\trunning\n")),
         },
-        Action::Status { .. } => {
-            out(["running healthy", "running starting", "running unhealthy", "exited", "running"][pick as usize % 5])
-        }
+        Action::Status { .. } => out([
+            "running healthy 0",
+            "running starting 1",
+            "running unhealthy 3",
+            "exited",
+            "running",
+            "running healthy",
+        ][pick as usize % 6]),
         Action::Mounts { .. } => match pick % 3 {
             0 => out(&format!(
                 r#"[{{"Source":"/root/.kamal/cords/app-{role}-00000000","Destination":"/tmp/kamal-cord"}}]"#

@@ -188,7 +188,7 @@ fn without_faults_every_order_ends_in_the_same_success() {
         assert_eq!(s.violations(), 0, "{name}: {:?}", s.found);
         assert_eq!(s.runs, 1, "{name}: {} distinct ends", s.runs);
         assert_eq!(s.outcomes.get("succeeded"), Some(&1), "{name}");
-        assert!(s.merged > 0 && s.states > 100, "{name}: orders were not explored: {s}");
+        assert!(s.merged > 0 && s.states > 50, "{name}: orders were not explored: {s}");
     }
 }
 

@@ -12,10 +12,13 @@ use crate::shell::{home_path, Command, Word};
 /// Directory inside the container where Kamal mounts the cord.
 pub const CORD_FILE: &str = "cord";
 
-/// The status format baton reads: the state, then the health when there is
-/// a health check (`running healthy`, `exited`). Kamal reads only one of the
-/// two, so it cannot tell a crashed container from a slow one.
-pub const STATUS_FORMAT: &str = "{{.State.Status}}{{if .State.Health}} {{.State.Health.Status}}{{end}}";
+/// The status format baton reads: the state, then, when there is a health
+/// check, the health and how many checks in a row failed (`running healthy
+/// 0`, `exited`). Kamal reads only one of state and health, so it cannot
+/// tell a crashed container from a slow one; the streak lets baton skip
+/// polls that cannot see a change.
+pub const STATUS_FORMAT: &str =
+    "{{.State.Status}}{{if .State.Health}} {{.State.Health.Status}} {{.State.Health.FailingStreak}}{{end}}";
 
 fn docker() -> Command {
     Command::program("docker")

@@ -83,7 +83,7 @@ fn boot_helpers() {
     assert_eq!(cut_cord("/root/.kamal/cords/app-web-1").render(), "rm -rf /root/.kamal/cords/app-web-1");
     assert_eq!(
         status("app-web-1").render(),
-        "docker inspect --format '{{.State.Status}}{{if .State.Health}} {{.State.Health.Status}}{{end}}' app-web-1"
+        "docker inspect --format '{{.State.Status}}{{if .State.Health}} {{.State.Health.Status}} {{.State.Health.FailingStreak}}{{end}}' app-web-1"
     );
     assert_eq!(mounts("app-web-1").render(), "docker inspect --format '{{json .Mounts}}' app-web-1");
     assert_eq!(stop(&c, "app-web-1").render(), "docker stop app-web-1");

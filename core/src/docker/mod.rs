@@ -121,6 +121,33 @@ impl Status {
     }
 }
 
+/// A status read with its health check's failing streak (how many checks
+/// in a row failed; Docker marks the container unhealthy at its retries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub status: Status,
+    pub failing_streak: u64,
+}
+
+/// Parse [`crate::commands::STATUS_FORMAT`]: `state [health [streak]]`. A
+/// missing streak (an older format) reads as 0.
+pub fn parse_probe(stdout: &str) -> Result<Probe, ParseError> {
+    let s = stdout.trim();
+    let (head, streak) = match s.rsplit_once(' ') {
+        Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => (head, Some(n)),
+        _ => (s, None),
+    };
+    let status = parse_status(head).map_err(|_| ParseError { what: "a container's status", output: s.to_string() })?;
+    let failing_streak = match streak {
+        None => 0,
+        Some(_) if status.health.is_none() => {
+            return Err(ParseError { what: "a container's status", output: s.to_string() })
+        }
+        Some(n) => n.parse().map_err(|_| ParseError { what: "a container's status", output: s.to_string() })?,
+    };
+    Ok(Probe { status, failing_streak })
+}
+
 pub fn parse_status(stdout: &str) -> Result<Status, ParseError> {
     let s = stdout.trim();
     let err = || ParseError { what: "a container's status", output: s.to_string() };
@@ -236,6 +263,19 @@ mod tests {
         );
         assert!(parse_status("running healthy extra").is_err());
         assert!(parse_status("running fine").is_err());
+    }
+
+    #[test]
+    fn probe() {
+        let p = parse_probe("running starting 2\n").unwrap();
+        assert_eq!(p.status, Status { state: State::Running, health: Some(Health::Starting) });
+        assert_eq!(p.failing_streak, 2);
+        assert_eq!(parse_probe("running healthy").unwrap().failing_streak, 0);
+        assert_eq!(parse_probe("exited").unwrap().status.state, State::Exited);
+        assert!(parse_probe("running 3").is_err(), "a streak without a health");
+        assert!(parse_probe("running healthy 99999999999999999999999").is_err());
+        assert!(parse_probe("running healthy -1").is_err());
+        assert!(parse_probe("").is_err());
     }
 
     #[test]

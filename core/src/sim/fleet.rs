@@ -20,6 +20,9 @@ use crate::sim::Responder;
 use crate::time::{Millis, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// How long one health check takes (a `curl` of the app: tens of ms).
+pub const HEALTH_CHECK_MS: Millis = 50;
+
 /// The remote home of every simulated host.
 pub const HOME: &str = "/home/deploy";
 
@@ -53,11 +56,18 @@ pub struct Costs {
     pub pull: Millis,
     /// How long an unreachable host takes to fail a connection.
     pub connect_fail: Millis,
+    /// The SSH handshake, paid by the first command to each host.
+    pub connect: Millis,
 }
 
 impl Default for Costs {
     fn default() -> Self {
-        Costs { rtt: 8, inspect: 25, run: 450, small: 5, tag: 60, pull: 2500, connect_fail: 1000 }
+        // Measured on the test fleet (docs/BENCHMARKS.md): a command over an
+        // open SSH connection 5–10 ms, a docker inspect about 40 ms more,
+        // docker run 0.3–0.5 s, inspect-and-tag of a present image about
+        // 0.15 s, an SSH handshake about 0.2 s. The pull is a guess for a
+        // small image on a near registry.
+        Costs { rtt: 8, inspect: 40, run: 400, small: 5, tag: 150, pull: 2500, connect_fail: 1000, connect: 200 }
     }
 }
 
@@ -128,6 +138,10 @@ pub struct Container {
     pub stop_issued: Option<Time>,
     pub exited: Option<Time>,
     pub health_iv: Option<Millis>,
+    /// When its first health check ends, after `started`. Docker runs the
+    /// next one an interval after a check ends, so checks come every
+    /// interval plus the check's own duration.
+    pub first_check_after: Millis,
     /// Absolute host path of its cord directory.
     pub cord_dir: Option<String>,
     pub proxied: bool,
@@ -137,6 +151,12 @@ pub struct Container {
 }
 
 impl Container {
+    /// When its health checks end, up to `until`.
+    pub fn check_times(&self, until: Time) -> Vec<Time> {
+        let Some(iv) = self.health_iv else { return vec![] };
+        let period = iv.max(1) + HEALTH_CHECK_MS;
+        (0..).map(|k| self.started + self.first_check_after + k * period).take_while(|&t| t <= until).collect()
+    }
     fn running(&self, t: Time) -> bool {
         t >= self.started && self.exited.is_none_or(|e| t < e) && !self.profile.crash
     }
@@ -167,13 +187,18 @@ impl Host {
 
     /// Docker's health status at `t`: `starting`, `healthy` or `unhealthy`.
     pub fn health(&self, c: &Container, t: Time) -> &'static str {
-        let Some(iv) = c.health_iv else { return "" };
+        self.health_streak(c, t).0
+    }
+
+    /// Docker's health status at `t` and its failing streak.
+    pub fn health_streak(&self, c: &Container, t: Time) -> (&'static str, u64) {
+        if c.health_iv.is_none() {
+            return ("", 0);
+        }
         let mut status = if c.preexisting { "healthy" } else { "starting" };
         let mut fails = 0u64;
-        let mut k = 1;
-        loop {
-            let tk = c.started + k * iv;
-            if tk > t || c.exited.is_some_and(|e| tk >= e) {
+        for tk in c.check_times(t) {
+            if c.exited.is_some_and(|e| tk >= e) {
                 break;
             }
             let pass = c.serving(tk) && c.cord_dir.as_deref().is_none_or(|d| self.dir_exists(d, tk));
@@ -186,9 +211,8 @@ impl Host {
                     status = "unhealthy";
                 }
             }
-            k += 1;
         }
-        status
+        (status, fails)
     }
 
     fn state(&self, c: &Container, t: Time) -> &'static str {
@@ -209,13 +233,7 @@ impl Host {
     /// The times at which `routable(c, ·)` may change, up to `until`.
     fn change_points(&self, c: &Container, until: Time) -> Vec<Time> {
         let mut pts = vec![c.started];
-        if let Some(iv) = c.health_iv {
-            let mut k = 1;
-            while c.started + k * iv <= until {
-                pts.push(c.started + k * iv);
-                k += 1;
-            }
-        }
+        pts.extend(c.check_times(until));
         pts.extend(c.exited);
         pts
     }
@@ -226,6 +244,8 @@ impl Host {
 pub struct Fleet {
     pub hosts: BTreeMap<String, Host>,
     pub profiles: BTreeMap<String, Profile>,
+    /// How versions without a profile behave.
+    pub default_profile: Profile,
     pub faults: Vec<Fault>,
     pub costs: Costs,
     pub pickup: Millis,
@@ -233,6 +253,8 @@ pub struct Fleet {
     seed: u64,
     /// Hosts whose step fault has fired: (host, kind).
     fired: BTreeSet<(String, String)>,
+    /// Hosts with an open SSH connection (the first command pays the handshake).
+    connected: BTreeSet<String>,
 }
 
 impl Fleet {
@@ -240,12 +262,14 @@ impl Fleet {
         Fleet {
             hosts: hosts.iter().map(|h| (h.clone(), Host::default())).collect(),
             profiles: BTreeMap::new(),
+            default_profile: Profile::default(),
             faults: vec![],
             costs: Costs::default(),
             pickup: 2000,
             jitter: 1000,
             seed,
             fired: BTreeSet::new(),
+            connected: BTreeSet::new(),
         }
     }
 
@@ -337,7 +361,7 @@ impl Fleet {
     }
 
     fn profile_for(&self, host: &str, version: &str) -> Profile {
-        let mut p = self.profiles.get(version).cloned().unwrap_or_default();
+        let mut p = self.profiles.get(version).cloned().unwrap_or_else(|| self.default_profile.clone());
         for f in self.faults.iter().filter(|f| f.host == host) {
             match f.kind {
                 FaultKind::NeverHealthy => p.healthy = false,
@@ -480,6 +504,7 @@ impl Fleet {
                     stop_issued: None,
                     exited: None,
                     health_iv: *health_interval_ms,
+                    first_check_after: health_interval_ms.unwrap_or(0) + HEALTH_CHECK_MS,
                     cord_dir: cord_dir
                         .as_ref()
                         .map(|d| if d.starts_with('/') { d.clone() } else { format!("{HOME}/{d}") }),
@@ -494,7 +519,8 @@ impl Fleet {
                     let c = &h.containers[i];
                     let state = h.state(c, at);
                     let out = if c.health_iv.is_some() {
-                        format!("{state} {}\n", h.health(c, at))
+                        let (health, streak) = h.health_streak(c, at);
+                        format!("{state} {health} {streak}\n")
                     } else {
                         format!("{state}\n")
                     };
@@ -565,9 +591,10 @@ impl Responder for Fleet {
             return (self.costs.rtt, Observation::failed(id, 1, format!("simulated failure of the {kind} command")));
         }
         let role = c.role.clone().unwrap_or_default();
-        let at = now + self.costs.rtt / 2;
+        let handshake = if self.connected.insert(c.host.clone()) { self.costs.connect } else { 0 };
+        let at = now + handshake + self.costs.rtt / 2;
         let (code, stdout, stderr, took) = self.apply(&c.host, &role, &c.action, &c.cmd.render(), at);
-        let delay = self.costs.rtt + took;
+        let delay = handshake + self.costs.rtt + took;
         let drop_here = self.has_fault(&c.host, |f| matches!(f, FaultKind::DropConnection(k) if k == kind))
             && self.fired.insert((c.host.clone(), format!("drop:{kind}")));
         if drop_here {

@@ -113,6 +113,11 @@ pub struct Scenario {
     pub profiles: BTreeMap<String, fleet::Profile>,
     /// Proxy jitter; None = half the pickup delay.
     pub jitter: Option<Millis>,
+    /// How long the app takes to answer after its container starts, for
+    /// versions without a profile; None = 1.2 s.
+    pub app_start: Option<Millis>,
+    /// Every host already has the image of the version booted (no pull).
+    pub pulled: bool,
 }
 
 /// A finished simulation.
@@ -129,6 +134,14 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
     let cfg = &plan.config;
     let mut fleet = fleet::Fleet::new(&plan.hosts, scenario.seed);
     fleet.profiles = scenario.profiles.clone();
+    if let Some(ms) = scenario.app_start {
+        fleet.default_profile.start_ms = ms;
+    }
+    if scenario.pulled {
+        for h in fleet.hosts.values_mut() {
+            h.images.insert(plan.version.clone());
+        }
+    }
     fleet.faults = scenario.faults.clone();
     fleet.pickup = cfg.baton.proxy_pickup_ms;
     fleet.jitter = scenario.jitter.unwrap_or(cfg.baton.proxy_pickup_ms / 2);
@@ -146,7 +159,7 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
                         "0".repeat(32)
                     )
                 });
-                let profile = fleet.profiles.get(v0).cloned().unwrap_or_default();
+                let profile = fleet.profiles.get(v0).cloned().unwrap_or_else(|| fleet.default_profile.clone());
                 let c = fleet::Container {
                     name: cmds::container_name(cfg, &role, v0),
                     role: role.clone(),
@@ -155,6 +168,8 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
                     stop_issued: None,
                     exited: None,
                     health_iv: iv,
+                    // Its checks run at some phase of their own.
+                    first_check_after: iv.map_or(0, |iv| 1 + phase(scenario.seed, host, &role) % iv),
                     cord_dir: cord,
                     proxied: cfg.runs_traefik(r),
                     profile,
@@ -165,6 +180,15 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
         }
     }
     fleet
+}
+
+/// A phase in 0..2^64 for a running container's health checks, from the seed.
+fn phase(seed: u64, host: &str, role: &str) -> u64 {
+    let mut h = seed ^ 0x51_7cc1_b727_220a;
+    for b in host.bytes().chain([0]).chain(role.bytes()) {
+        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    crate::rng::Rng::new(h).next_u64()
 }
 
 /// Simulate `app boot` of `plan` in `scenario`; the timeline includes the

@@ -102,9 +102,11 @@ impl Scripted {
         let p = self.profiles.get(&c.version).cloned().unwrap_or_default();
         let cord_ok = c.cord.as_ref().is_none_or(|d| host.cords.contains(d)) || p.ignores_cord;
         if !cord_ok {
-            // Unhealthy after three failed checks at 1 s.
-            let cut = c.cord_cut.unwrap_or(now);
-            return if now >= cut + 3000 { "running unhealthy".into() } else { "running healthy".into() };
+            // A failed check every second after the cut; unhealthy at three,
+            // with Docker's failing streak.
+            let fails = (now.saturating_sub(c.cord_cut.unwrap_or(now)) / 1000).min(3);
+            let health = if fails >= 3 { "unhealthy" } else { "healthy" };
+            return format!("running {health} {fails}");
         }
         match p.healthy_after {
             Some(after) if now >= c.started + after => "running healthy".into(),
