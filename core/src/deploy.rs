@@ -138,6 +138,12 @@ struct HostRun {
     routes_ok: bool,
     /// The old cord, found and about to be cut.
     cut_dir: Option<String>,
+    /// The old container's cord as read while the new one started (its
+    /// address too, in `old_ips`): `Some(None)` when it has none. Read
+    /// then, the handover needs no read between "ready" and the cut.
+    old_cord: Option<Option<String>>,
+    /// The new container of the current role was seen ready.
+    new_ready: bool,
     /// Further live containers of the role, handed over from after `old`.
     more_old: Vec<String>,
     /// When `docker run` of the new container was sent, and when the last
@@ -262,6 +268,8 @@ impl Deploy {
                 old_ips: vec![],
                 routes_ok: plan.config.baton.routes_command.is_some(),
                 cut_dir: None,
+                old_cord: None,
+                new_ready: false,
                 more_old: vec![],
                 run_sent: 0,
                 status_sent: 0,
@@ -794,6 +802,8 @@ impl Deploy {
                 self.hosts[i].new_ips.clear();
                 self.hosts[i].old_ips.clear();
                 self.hosts[i].cut_dir = None;
+                self.hosts[i].old_cord = None;
+                self.hosts[i].new_ready = false;
                 self.hosts[i].more_old.clear();
                 self.progress(&host, r, Step::ListContainers);
                 let c = cmds::list_role_containers(cfg, &role_name);
@@ -866,7 +876,7 @@ impl Deploy {
                             ),
                         });
                     }
-                    self.start_wait(i, Step::WaitHealthy, &new_name, now, now + timing.healthy_budget);
+                    self.after_started(i, now);
                 }
                 Observation::Exited { stderr, .. } => {
                     // docker run refused: nothing runs under the new name.
@@ -1016,7 +1026,8 @@ impl Deploy {
                                 "the old container {old} has no cord (it was not started with one); it is stopped without the cord handover, as Kamal does, so requests in flight to it may fail"
                             ),
                         });
-                        self.stop_old(i);
+                        self.hosts[i].old_cord = Some(None);
+                        self.old_cord_read(i, now);
                     }
                     Some(dir) if !is_cord_dir(dir, &cfg.role_full_name(&role_name)) => self.fail(
                         i,
@@ -1030,7 +1041,10 @@ impl Deploy {
                         self.hosts[i].stage = Stage::ReadingAddress { old: true };
                         self.emit(Owner::Host(i), true, &host, r, Action::Addresses { name: old.clone() }, cmds::addresses(&old));
                     }
-                    Some(dir) => self.cut_cord(i, dir.to_string()),
+                    Some(dir) => {
+                        self.hosts[i].old_cord = Some(Some(dir.to_string()));
+                        self.old_cord_read(i, now);
+                    }
                 }
             }
             (Stage::CuttingCord, Input::Obs(obs)) => {
@@ -1122,6 +1136,7 @@ impl Deploy {
                     self.hosts[i].old = Some(next);
                     self.hosts[i].old_ips.clear();
                     self.hosts[i].cut_dir = None;
+                    self.hosts[i].old_cord = None;
                     self.after_new_ready(i, now);
                 }
             }
@@ -1135,8 +1150,8 @@ impl Deploy {
                 }
                 if old {
                     self.hosts[i].old_ips = ips;
-                    let dir = self.hosts[i].cut_dir.take().unwrap_or_default();
-                    self.cut_cord(i, dir);
+                    self.hosts[i].old_cord = Some(self.hosts[i].cut_dir.take());
+                    self.old_cord_read(i, now);
                 } else if self.hosts[i].routes_ok {
                     self.hosts[i].new_ips = ips;
                     self.hosts[i].stage =
@@ -1360,30 +1375,70 @@ impl Deploy {
         self.progress(&host, Some(&role), step);
     }
 
-    /// The new container serves: hand over from the old one, if any.
-    fn after_new_ready(&mut self, i: usize, now: Time) {
+    /// `docker run` answered. While the new container starts (its first
+    /// health check is an interval away), read the old container's cord and
+    /// address, so that nothing is read between "ready" and the cut; then
+    /// wait for the new one to be healthy.
+    fn after_started(&mut self, i: usize, now: Time) {
         let plan = self.plan.clone();
         let cfg = &plan.config;
-        let host = self.hosts[i].host.clone();
+        let role_name = self.hosts[i].role().to_string();
+        let Some(role) = cfg.role(&role_name) else { return };
+        let early = self.hosts[i].old.is_some() && cfg.uses_cord(role) && self.broken != Some(Broken::StopBeforeCut);
+        if early {
+            self.read_old_cord(i);
+        } else {
+            self.wait_new_healthy(i, now);
+        }
+    }
+
+    fn wait_new_healthy(&mut self, i: usize, now: Time) {
+        let plan = self.plan.clone();
+        let cfg = &plan.config;
+        let role_name = self.hosts[i].role().to_string();
+        let Some(role) = cfg.role(&role_name) else { return };
+        let timing = Timing::for_role(cfg, role);
+        let name = cmds::container_name(cfg, &role_name, &plan.version);
+        self.start_wait(i, Step::WaitHealthy, &name, now, now + timing.healthy_budget);
+    }
+
+    /// The old container's cord (and address) are known: go on with the
+    /// handover if the new container is ready, else wait for it.
+    fn old_cord_read(&mut self, i: usize, now: Time) {
+        if !self.hosts[i].new_ready {
+            return self.wait_new_healthy(i, now);
+        }
+        match self.hosts[i].old_cord.take() {
+            Some(Some(dir)) => self.cut_cord(i, dir),
+            // No cord: stopped without the handover (the warning was given).
+            Some(None) => self.stop_old(i),
+            None => self.read_old_cord(i),
+        }
+    }
+
+    /// The new container serves: hand over from the old one, if any.
+    fn after_new_ready(&mut self, i: usize, now: Time) {
+        self.hosts[i].new_ready = true;
+        let plan = self.plan.clone();
+        let cfg = &plan.config;
         let role_name = self.hosts[i].role().to_string();
         let Some(role) = cfg.role(&role_name) else { return };
         match self.hosts[i].old.clone() {
             None => self.role_done(i, now),
             Some(_) if self.broken == Some(Broken::StopBeforeCut) => self.stop_old(i),
-            Some(old) if cfg.uses_cord(role) => {
-                self.hosts[i].stage = Stage::ReadingMounts;
-                self.progress(&host, Some(&role_name), Step::FindOldCord);
-                self.emit(
-                    Owner::Host(i),
-                    true,
-                    &host,
-                    Some(&role_name),
-                    Action::Mounts { name: old.clone() },
-                    cmds::mounts(&old),
-                );
-            }
+            Some(_) if cfg.uses_cord(role) => self.old_cord_read(i, now),
             Some(_) => self.stop_old(i),
         }
+    }
+
+    /// Read the old container's mounts, to find its cord.
+    fn read_old_cord(&mut self, i: usize) {
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        let Some(old) = self.hosts[i].old.clone() else { return };
+        self.hosts[i].stage = Stage::ReadingMounts;
+        self.progress(&host, Some(&role), Step::FindOldCord);
+        self.emit(Owner::Host(i), true, &host, Some(&role), Action::Mounts { name: old.clone() }, cmds::mounts(&old));
     }
 
     fn stop_old(&mut self, i: usize) {

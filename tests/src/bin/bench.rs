@@ -4,8 +4,9 @@
 //! and prints one markdown row with the medians:
 //! wall time, time until every host serves the new version, SSH commands
 //! per host (not counting polls), polls per host, baton's CPU time and peak
-//! memory, and baton's own overhead (wall time minus the longest time any
-//! host spent waiting on Docker health, the proxy, and docker stop).
+//! memory, baton's own overhead (wall time minus the longest time any
+//! host spent waiting on Docker health, the proxy, and docker stop), and
+//! what `baton plan` predicted for the same handover, with its error.
 //!
 //! Usage: bench --baton PATH --registry ADDR --key PATH HOST... [--rounds N]
 
@@ -92,6 +93,7 @@ fn main() {
     run(&["app", "boot", "-q", "--version", "v1"]);
     let mut version = "v1";
     let (mut walls, mut serves, mut cpus, mut rss, mut overheads) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut predicted = vec![];
     let (mut runs_max, mut polls_max) = (0usize, 0usize);
     for _ in 0..rounds {
         // Wait until every proxy serves the current version.
@@ -101,6 +103,16 @@ fn main() {
             std::thread::sleep(Duration::from_millis(50));
         }
         let next = if version == "v1" { "v2" } else { "v1" };
+        // What baton plan predicts for this handover: the fleet's proxy has
+        // no jitter, the test app answers at once, the image is on the hosts.
+        let plan = Command::new(&baton)
+            .args(["plan", "--json", "--pulled", "--app-start", "0s", "--proxy-jitter", "0s", "--from", version])
+            .args(["--version", next])
+            .current_dir(&dir)
+            .output()
+            .expect("baton plan");
+        let json: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("baton plan --json");
+        predicted.push(json["duration_ms"].as_f64().expect("duration_ms") / 1000.0);
         let done = Arc::new(AtomicBool::new(false));
         let start = Instant::now();
         let watcher = {
@@ -159,15 +171,18 @@ fn main() {
         }
         version = next;
     }
+    let (wall, plan) = (median(walls), median(predicted));
     println!(
-        "| {} | {:.2} s | {:.2} s | {} | {} | {:.2} s | {:.1} MiB | {:.2} s |",
+        "| {} | {:.2} s | {:.2} s | {} | {} | {:.2} s | {:.1} MiB | {:.2} s | {:.2} s ({:+.0}%) |",
         hosts.len(),
-        median(walls),
+        wall,
         if serves.is_empty() { f64::NAN } else { median(serves) },
         runs_max,
         polls_max,
         median(cpus),
         median(rss),
-        median(overheads)
+        median(overheads),
+        plan,
+        (plan - wall) / wall * 100.0
     );
 }
