@@ -172,3 +172,31 @@ fn yaml_syntax_errors_give_file_line_and_column() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim(), "error: config/deploy.yml:3:8: YAML syntax error: did not find expected ',' or ']'");
 }
+
+/// A boot whose stdout is closed (`baton app boot | head`, the reader gone)
+/// must not panic half-way (which would leave the lock held on a half-done
+/// fleet): it runs to its end and says how it ended on stderr. Here the only
+/// host refuses SSH, so the end is a failure to take the lock, exit 1.
+#[test]
+fn a_closed_stdout_does_not_abort_a_boot() {
+    let dir = std::env::temp_dir().join(format!("baton-closed-stdout-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("config")).expect("mkdir");
+    std::fs::write(
+        dir.join("config/deploy.yml"),
+        "service: app\nimage: app\nservers: [127.0.0.1]\nssh:\n  port: 1\nbaton:\n  connect_timeout: 5s\n",
+    )
+    .expect("write");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(baton_bin())
+        .args(["app", "boot", "--verbose", "--version", "v2"])
+        .current_dir(&dir)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("baton");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("127.0.0.1 failed to acquire the deploy lock"), "{err}");
+}
