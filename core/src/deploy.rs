@@ -536,6 +536,24 @@ impl Deploy {
                 self.events.push_back(Event::LockReleased { host: primary });
                 self.finish(Outcome::Succeeded);
             }
+            (Phase::Unlocking, _) if self.interrupted && !self.booted_any() => {
+                // Nothing was booted: this is no success, whatever the lock says.
+                self.events.push_back(Event::LockKept {
+                    host: primary.clone(),
+                    reason: format!(
+                        "releasing it failed ({}); check with `baton lock status` and release it with `baton lock release`",
+                        said(obs)
+                    ),
+                });
+                let f = Failure {
+                    host: primary,
+                    role: None,
+                    step: Step::ReleaseLock,
+                    error: "interrupted before any container was started; nothing changed, but the lock could not be released"
+                        .into(),
+                };
+                self.finish(Outcome::Failed { failures: vec![f] });
+            }
             (Phase::Unlocking, _) => {
                 self.events.push_back(Event::Warning {
                     host: Some(primary.clone()),

@@ -244,16 +244,20 @@ impl Connections {
         }
     }
 
-    /// Close every master connection.
+    /// Close every master connection, all at once.
     pub async fn close_all(&self) {
         let hosts: Vec<Arc<Host>> = self.hosts.lock().await.drain().map(|(_, h)| h).collect();
+        let mut closing = tokio::task::JoinSet::new();
         for h in hosts {
             if let Some(s) = h.session.lock().await.take() {
                 if let Ok(s) = Arc::try_unwrap(s) {
-                    let _ = s.close().await;
+                    closing.spawn(async move {
+                        let _ = s.close().await;
+                    });
                 }
             }
         }
+        while closing.join_next().await.is_some() {}
     }
 }
 

@@ -166,6 +166,8 @@ pub struct Checker {
     lock_release_ok: Option<bool>,
     lock_kept: bool,
     lock_released: bool,
+    /// The user interrupted the deploy (Ctrl-C).
+    interrupted: bool,
     outcome: Option<Outcome>,
     ended_at: Option<Time>,
     over_bound: bool,
@@ -198,12 +200,32 @@ impl Checker {
             lock_release_ok: None,
             lock_kept: false,
             lock_released: false,
+            interrupted: false,
             outcome: None,
             ended_at: None,
             over_bound: false,
             excused_gaps: 0,
             violations: vec![],
         }
+    }
+
+    /// The user interrupted the deploy at `now`. An interrupt before any
+    /// container was touched may give the lock back (nothing changed).
+    pub fn on_interrupt(&mut self, _now: Time) {
+        self.interrupted = true;
+    }
+
+    /// Interrupted before anything but the lock and the image preparation,
+    /// and nothing failed: releasing the lock and failing is then right.
+    fn interrupted_before_any_change(&self) -> bool {
+        self.interrupted
+            && self.failures.is_empty()
+            && self.issued.values().all(|e| {
+                matches!(
+                    e.action,
+                    Action::LockAcquire | Action::LockRead | Action::LockRelease | Action::PrepareImage { .. }
+                )
+            })
     }
 
     pub fn violations(&self) -> &[Violation] {
@@ -260,6 +282,7 @@ impl Checker {
         }
         match &c.action {
             Action::Stop { name } if !cleanup => self.check_stop(now, &host, c.role.as_deref(), name, fleet),
+            Action::LockRelease if self.interrupted_before_any_change() => self.lock_releases += 1,
             Action::LockRelease => {
                 self.lock_releases += 1;
                 if !self.failures.is_empty() {
@@ -333,7 +356,11 @@ impl Checker {
                 ),
             );
         };
-        if now < seen + self.pickup {
+        // Safe once the proxy has had its pickup delay since the container
+        // was seen unhealthy, or once the proxy no longer routes to it
+        // (what route confirmation reads from its table).
+        let proxy_dropped_it = !fleet.proxy_routes(host, c, now);
+        if now < seen + self.pickup && !proxy_dropped_it {
             self.violate(
                 Invariant::SafeStop,
                 now,
@@ -547,6 +574,29 @@ impl Checker {
                 }
                 if self.lock_kept {
                     bad(self, "the deploy succeeded but says it keeps the lock".into());
+                }
+            }
+            Outcome::Failed { failures } if self.interrupted_before_any_change() => {
+                match self.lock_release_ok {
+                    Some(true) => {
+                        if self.lock_kept {
+                            bad(
+                                self,
+                                "interrupted before any change and released, yet it says the lock is kept".into(),
+                            );
+                        }
+                        if ours {
+                            bad(self, "interrupted before any change and released, yet the lock is held".into());
+                        }
+                    }
+                    // The release failed or was never answered.
+                    _ if ours && !self.lock_kept => {
+                        bad(self, "interrupted; the lock may still be held and the user is not told".into())
+                    }
+                    _ => {}
+                }
+                if !failures.iter().any(|f| f.error.contains("interrupted")) {
+                    bad(self, "interrupted, but no failure says so".into());
                 }
             }
             Outcome::Failed { failures } => {

@@ -20,7 +20,8 @@
 //! - with nothing in flight: move time to the next deadline and fire it;
 //! - (delay budget left) with commands in flight: move time on to the next
 //!   deadline, at most `tick` ahead, while they stay in flight (slow
-//!   commands).
+//!   commands);
+//! - (interrupt budget left) the user presses Ctrl-C.
 //!
 //! # Memoisation
 //!
@@ -90,6 +91,9 @@ pub struct Spec {
     pub delay_budget: usize,
     /// How far time may move at once with commands in flight.
     pub tick: Millis,
+    /// How many times one run may be interrupted by the user (Ctrl-C), at
+    /// any state.
+    pub interrupt_budget: usize,
     /// Applied to every fresh deploy (the broken variants).
     pub adjust: fn(Deploy) -> Deploy,
     /// Give up (and say so in the stats) after this many states.
@@ -109,6 +113,7 @@ impl Spec {
             fault_budget: 1,
             delay_budget: 0,
             tick: 1000,
+            interrupt_budget: 0,
             adjust: |d| d,
             max_states: 2_000_000,
             stop_at_first_violation: false,
@@ -120,6 +125,10 @@ impl Spec {
     }
     pub fn delays(mut self, budget: usize) -> Spec {
         self.delay_budget = budget;
+        self
+    }
+    pub fn interrupts(mut self, budget: usize) -> Spec {
+        self.interrupt_budget = budget;
         self
     }
     pub fn adjust(mut self, f: fn(Deploy) -> Deploy) -> Spec {
@@ -141,6 +150,8 @@ pub enum Choice {
         to: Time,
         delay: bool,
     },
+    /// The user presses Ctrl-C now ([`Deploy::handle_interrupt`]).
+    Interrupt,
 }
 
 /// A violation and the choices that led to it.
@@ -233,6 +244,7 @@ pub fn mask_digits(s: &str) -> String {
 enum Input {
     Obs(Observation, Time),
     Timer(Time),
+    Interrupt(Time),
 }
 
 /// A persistent list (newest first), cheap to share between branches.
@@ -296,6 +308,7 @@ struct Node {
     now: Time,
     faults_left: usize,
     delays_left: usize,
+    interrupts_left: usize,
     finished: bool,
     /// (host, command kind) that fail from now on ([`Inject::KeepsFailing`]).
     sticky: BTreeSet<(String, &'static str)>,
@@ -335,6 +348,7 @@ impl Explorer<'_> {
             now: 0,
             faults_left: self.spec.fault_budget,
             delays_left: self.spec.delay_budget,
+            interrupts_left: self.spec.interrupt_budget,
             finished: false,
             sticky: BTreeSet::new(),
             reported: 0,
@@ -363,6 +377,7 @@ impl Explorer<'_> {
                     deploy.handle_observation(obs, *t);
                 }
                 Input::Timer(t) => deploy.handle_timeout(*t),
+                Input::Interrupt(t) => deploy.handle_interrupt(*t),
             }
             flush(&mut deploy);
         }
@@ -377,6 +392,7 @@ impl Explorer<'_> {
             now: node.now,
             faults_left: node.faults_left,
             delays_left: node.delays_left,
+            interrupts_left: node.interrupts_left,
             finished: node.finished,
             sticky: node.sticky.clone(),
             reported: node.reported,
@@ -395,6 +411,9 @@ impl Explorer<'_> {
                     out.push(Choice::Deliver { id: e.id(), inject: Some(*k) });
                 }
             }
+        }
+        if node.interrupts_left > 0 {
+            out.push(Choice::Interrupt);
         }
         let timer = node.deploy.poll_timeout();
         if node.pending.is_empty() {
@@ -501,6 +520,14 @@ impl Explorer<'_> {
                 node.deploy.handle_timeout(node.now);
                 node.inputs = push(&node.inputs, Input::Timer(node.now));
             }
+            Choice::Interrupt => {
+                node.interrupts_left -= 1;
+                node.path = push(&node.path, Rc::from(format!("{:>8} the user interrupts", fmt_secs(node.now))));
+                node.global_hash = mix(node.global_hash, node.now, &"interrupt");
+                node.checker.on_interrupt(node.now);
+                node.deploy.handle_interrupt(node.now);
+                node.inputs = push(&node.inputs, Input::Interrupt(node.now));
+            }
         }
         node.checker.on_step(node.now, node.depth);
         drain(node);
@@ -511,6 +538,7 @@ impl Explorer<'_> {
         node.now.hash(&mut h);
         node.faults_left.hash(&mut h);
         node.delays_left.hash(&mut h);
+        node.interrupts_left.hash(&mut h);
         node.host_hash.hash(&mut h);
         node.global_hash.hash(&mut h);
         node.sticky.hash(&mut h);

@@ -42,11 +42,13 @@ pub struct Shape {
     pub limit_percent: Option<u32>,
     /// `boot.wait` in seconds.
     pub wait_s: u64,
+    /// `baton.routes` is set: route confirmation through the proxy's table.
+    pub routes: bool,
 }
 
 impl Shape {
     pub fn new(hosts: usize) -> Shape {
-        Shape { hosts, jobs_hosts: 0, limit: None, limit_percent: None, wait_s: 0 }
+        Shape { hosts, jobs_hosts: 0, limit: None, limit_percent: None, wait_s: 0, routes: false }
     }
     pub fn jobs(mut self, on: usize) -> Shape {
         self.jobs_hosts = on;
@@ -58,6 +60,10 @@ impl Shape {
     }
     pub fn limit_percent(mut self, p: u32) -> Shape {
         self.limit_percent = Some(p);
+        self
+    }
+    pub fn routes(mut self) -> Shape {
+        self.routes = true;
         self
     }
     pub fn wait(mut self, s: u64) -> Shape {
@@ -86,6 +92,9 @@ impl Shape {
         y.push_str("healthcheck:\n  interval: 1s\n  max_attempts: 3\n");
         y.push_str("readiness_delay: 1\n");
         y.push_str("baton:\n  poll_interval: 1s\n  proxy_pickup: 1s\n  pause_margin: 500ms\n");
+        if self.routes {
+            y.push_str("  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n");
+        }
         if self.limit.is_some() || self.limit_percent.is_some() || self.wait_s > 0 {
             y.push_str("boot:\n");
             match (self.limit_percent, self.limit) {

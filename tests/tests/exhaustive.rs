@@ -1,7 +1,8 @@
 //! Exhaustive checks of `app boot` (issue §3): every order of completions
-//! across hosts, a fault injected at every step, and time passing while
-//! commands are in flight, over 1 to 3 hosts, 1 to 2 roles, with and
-//! without a previous version, with and without `boot.limit`. Every
+//! across hosts, a fault injected at every step, time passing while
+//! commands are in flight, and the user's Ctrl-C at any state, over 1 to 3
+//! hosts, 1 to 2 roles, with and without a previous version, with and
+//! without `boot.limit`, with and without route confirmation. Every
 //! invariant of [`baton_tests::check`] is checked after every step of every
 //! branch; the model is described in [`baton_tests::explore`].
 //!
@@ -39,6 +40,12 @@ fn case(
     min_states: usize,
 ) -> Case {
     Case { spec: Spec::new(name, shape.plan(version), sc).faults(faults).delays(delays), min_states }
+}
+
+/// `c`, with the user pressing Ctrl-C at any state, `n` times per run.
+fn interrupted(mut c: Case, n: usize) -> Case {
+    c.spec = c.spec.interrupts(n);
+    c
 }
 
 fn from_v1() -> Scenario {
@@ -89,6 +96,28 @@ fn matrix() -> Vec<Case> {
         case("3 hosts, limit 2", Shape::new(3).limit(2), from_v1(), "v2", 1, 1, 10_000),
         case("3 hosts, limit 34%", Shape::new(3).limit_percent(34), from_v1(), "v2", 1, 0, 1_000),
         case("3 hosts, h3 never healthy", Shape::new(3), with_fault("h3", FaultKind::NeverHealthy), "v2", 0, 1, 2_000),
+        // Route confirmation (baton.routes): the proxy's table is read
+        // until it shows each change; the proxy notices 1 to 1.5 s late.
+        case("1 host, routes", Shape::new(1).routes(), from_v1(), "v2", 1, 2, 5_000),
+        case("1 host, routes, first deploy", Shape::new(1).routes(), first(), "v2", 1, 2, 1_000),
+        case("2 hosts, routes", Shape::new(2).routes(), from_v1(), "v2", 1, 1, 10_000),
+        case("3 hosts, routes", Shape::new(3).routes(), from_v1(), "v2", 1, 0, 2_000),
+        case(
+            "2 hosts, routes, h2 never healthy",
+            Shape::new(2).routes(),
+            with_fault("h2", FaultKind::NeverHealthy),
+            "v2",
+            0,
+            1,
+            1_000,
+        ),
+        // Ctrl-C at any state (with a fault or a slow command besides).
+        interrupted(case("1 host, interrupt", Shape::new(1), from_v1(), "v2", 1, 2, 5_000), 1),
+        interrupted(case("1 host, web+jobs, interrupt", Shape::new(1).jobs(1), from_v1(), "v2", 1, 1, 5_000), 1),
+        interrupted(case("2 hosts, interrupt", Shape::new(2), from_v1(), "v2", 0, 1, 5_000), 1),
+        interrupted(case("2 hosts, limit 1, interrupt", Shape::new(2).limit(1), from_v1(), "v2", 1, 0, 2_000), 1),
+        interrupted(case("3 hosts, interrupt", Shape::new(3), from_v1(), "v2", 0, 0, 1_000), 1),
+        interrupted(case("2 hosts, routes, interrupt", Shape::new(2).routes(), from_v1(), "v2", 1, 0, 5_000), 1),
     ]
 }
 

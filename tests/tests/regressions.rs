@@ -81,3 +81,36 @@ fn a_new_container_that_may_serve_is_not_stopped_under_the_proxy() {
         assert!(checked.violations.is_empty(), "{:#?}", checked.violations);
     }
 }
+
+/// Found by the exhaustive check once it could press Ctrl-C (`1 host,
+/// interrupt`): interrupted while the image was being prepared, the deploy
+/// gives the lock back, since nothing was started. If releasing the lock
+/// then failed (the host went away), `Deploy::on_lock` took the generic
+/// "every host booted, but the lock could not be released" branch and
+/// reported success, although nothing was booted and the lock may be held.
+/// It must fail, say the lock may be held, and say it was interrupted.
+#[test]
+fn an_interrupt_whose_lock_release_fails_is_no_success() {
+    use baton_core::deploy::Deploy;
+    use baton_core::effect::Event;
+    use baton_core::sim::fleet::When;
+    use baton_core::sim::{drive_with_interrupt, fleet_for};
+    use baton_core::trace::Trace;
+    let plan = Shape::new(1).plan("v2");
+    let mut sc = scenario(Some("v1"), 1);
+    // The lock command is answered at about 0.2 s (handshake included), the
+    // image preparation at about 0.37 s; the host is gone from 0.3 s, so
+    // the release that follows the interrupt cannot reach it.
+    sc.faults.push(Fault { host: "h1".into(), kind: FaultKind::Unreachable(When::At(300)) });
+    let mut fleet = fleet_for(&plan, &sc);
+    let deploy = Deploy::new(plan, sc.seed, 0);
+    let run = drive_with_interrupt(deploy, &mut fleet, 0, 10_000, Trace::new(), Some(250));
+    let Some(Outcome::Failed { failures }) = &run.outcome else { panic!("{:?}\n{}", run.outcome, run.trace.render()) };
+    assert!(failures.iter().any(|f| f.error.contains("interrupted")), "{failures:?}");
+    assert!(
+        run.events.iter().any(|(_, e)| matches!(e, Event::LockKept { .. })),
+        "the user is told the lock may be held:\n{}",
+        run.trace.render()
+    );
+    assert!(!run.events.iter().any(|(_, e)| matches!(e, Event::LockReleased { .. })));
+}
