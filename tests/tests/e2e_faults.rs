@@ -210,3 +210,33 @@ fn two_boots_at_once_exactly_one_goes_ahead() {
     }
     assert!(!f.lock_held());
 }
+
+/// A key the hosts do not accept: the boot stops at the lock with an error
+/// that names the host and says what to do, and changes nothing.
+#[test]
+fn a_key_the_hosts_refuse_is_named_and_changes_nothing() {
+    let (f, _g) = fleet();
+    let app = boot_fresh(f, "v1");
+    let key = app.dir.join("stranger_ed25519");
+    let _ = std::fs::remove_file(&key);
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    let config = app.dir.join("config/deploy.yml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace(&f.key, &key.display().to_string())).expect("config");
+    let out = app.baton(&["app", "boot", "--version", "v2", "-q"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let primary = &f.hosts[0];
+    assert!(err.contains(&format!("{primary} failed to acquire the deploy lock")), "{err}");
+    assert!(err.contains("permission denied (publickey)") && err.contains("authorized_keys"), "{err}");
+    for h in &f.hosts {
+        assert_eq!(f.running(h), vec!["app-web-v1"], "on {h}");
+    }
+    assert!(!f.lock_held(), "nothing was changed, the lock included");
+}

@@ -52,18 +52,23 @@ fn hostile() -> impl Strategy<Value = String> {
         .prop_filter("no NUL: a command-line argument cannot hold one", |s| !s.contains('\0'))
 }
 
-#[test]
-fn random_values_arrive_byte_for_byte() {
-    let (f, _g) = fleet();
-    let host = f.hosts[0].clone();
+/// Connections to the fleet's hosts, and a runtime to drive them.
+fn connections(f: &Fleet) -> (std::sync::Arc<Connections>, tokio::runtime::Runtime) {
     let opts = SshOptions {
         keys: vec![f.key.clone().into()],
         known_hosts: KnownHostsPolicy::Strict,
         known_hosts_file: Some(f.known_hosts().into()),
         ..SshOptions::default()
     };
-    let conns = Connections::new(opts);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    (Connections::new(opts), rt)
+}
+
+#[test]
+fn random_values_arrive_byte_for_byte() {
+    let (f, _g) = fleet();
+    let host = f.hosts[0].clone();
+    let (conns, rt) = connections(f);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 200, ..ProptestConfig::default() });
     runner
         .run(&(hostile(), hostile()), |(a, b)| {
@@ -79,4 +84,20 @@ fn random_values_arrive_byte_for_byte() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(f.ssh(&host, "test -e /tmp/pwned && echo pwned").1.trim(), "pwned", "a value ran as a command");
     rt.block_on(conns.close_all());
+}
+
+/// A command the host does not have (as `docker` on a host without Docker)
+/// comes back as exit 127 with a message that names the host and asks
+/// whether Docker is installed, through a real sshd (openssh reports it as
+/// an error of its own, with the output dropped).
+#[test]
+fn a_missing_command_is_named_with_its_host() {
+    let (f, _g) = fleet();
+    let host = f.hosts[0].clone();
+    let (conns, rt) = connections(f);
+    let out = rt.block_on(conns.run(&host, "baton-no-such-command ps", None));
+    rt.block_on(conns.close_all());
+    let RemoteOutput::Exited { code: 127, stderr, .. } = out else { panic!("{out:?}") };
+    assert!(stderr.contains(&format!("command not found on {host} (exit 127)")), "{stderr}");
+    assert!(stderr.contains("is Docker installed there"), "{stderr}");
 }
