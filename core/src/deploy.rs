@@ -25,6 +25,10 @@ use std::collections::{BTreeMap, VecDeque};
 /// (`--health-retries`, which Kamal leaves at Docker's default).
 pub const DOCKER_HEALTH_RETRIES: u64 = 3;
 
+/// However long the health interval, a new container's status is read at
+/// least this often (so that a crash is seen soon).
+pub const NEW_CONTAINER_READ_MS: Millis = 2000;
+
 /// The wait budgets and pauses of one role, derived from the config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
@@ -1360,7 +1364,9 @@ impl Deploy {
     ) -> Time {
         let h = &self.hosts[i];
         let earliest = match (timing.health_interval, step, streak) {
-            (Some(iv), Step::WaitHealthy, _) => h.run_sent + iv,
+            // A new container may also crash at any time: with a long
+            // interval, read it at least every NEW_CONTAINER_READ_MS.
+            (Some(iv), Step::WaitHealthy, _) => (h.run_sent + iv).min(now + NEW_CONTAINER_READ_MS),
             (Some(iv), Step::WaitOldUnhealthy, Some(k)) => {
                 h.status_sent + DOCKER_HEALTH_RETRIES.saturating_sub(k).saturating_sub(1) * iv
             }
