@@ -358,6 +358,12 @@ pub fn interactive_ssh(cfg: &Config, host: &str, remote: &crate::shell::Command)
     if let Some(f) = &cfg.baton.known_hosts_file {
         argv.extend(["-o".to_string(), format!("UserKnownHostsFile={f}")]);
     }
+    // The same host key policy as every other command (baton.known_hosts).
+    match cfg.baton.known_hosts.as_str() {
+        "strict" => argv.extend(["-o".to_string(), "StrictHostKeyChecking=yes".to_string()]),
+        "off" => argv.extend(["-o".to_string(), "StrictHostKeyChecking=no".to_string()]),
+        _ => argv.extend(["-o".to_string(), "StrictHostKeyChecking=accept-new".to_string()]),
+    }
     argv.push(format!("{}@{host}", cfg.ssh.user));
     argv.push(remote.render());
     argv

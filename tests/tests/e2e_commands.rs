@@ -212,3 +212,40 @@ fn a_held_lock_stops_a_boot_and_changes_nothing() {
     app.ok(&["lock", "release"]);
     assert!(app.ok(&["lock", "status"]).contains("There is no deploy lock"));
 }
+
+/// `app exec -i` and `app exec -i --reuse` run over `ssh -t` on the primary
+/// host, under a pseudo-terminal (`script` provides one, as a user's
+/// terminal would): the command runs in a container of the app, with the
+/// config's key and known_hosts.
+#[test]
+fn interactive_exec_runs_in_a_terminal() {
+    let (f, _g) = fleet();
+    let app = boot_fresh(f, "v2");
+    let baton = baton_bin().display().to_string();
+    for args in ["app exec -i --reuse 'cat /etc/hostname'", "app exec -i --version v2 'cat /etc/hostname'"] {
+        let out = std::process::Command::new("script")
+            .args(["-q", "-e", "-c", &format!("{baton} {args}"), "/dev/null"])
+            .current_dir(&app.dir)
+            .env_remove("VERSION")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        // The terminal's output: the container's hostname (for `--reuse`,
+        // the running container's: the primary host, a dash, 12 hex digits;
+        // a new container gets Docker's 12-hex id), then ssh's "Connection
+        // to … closed.". (`^@` is how the terminal echoes the end of stdin.)
+        let lines: Vec<&str> =
+            text.lines().map(|l| l.trim_start_matches("^@").trim()).filter(|l| !l.is_empty()).collect();
+        let name = lines.first().copied().unwrap_or("");
+        let hex12 = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let expected = if args.contains("--reuse") {
+            name.strip_prefix(&format!("{}-", f.hosts[0])).is_some_and(hex12)
+        } else {
+            hex12(name)
+        };
+        assert!(expected, "{args}: {text:?}");
+        assert!(lines.iter().any(|l| l.starts_with("Connection to ")), "{args}: {text:?}");
+    }
+}
