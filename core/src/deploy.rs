@@ -1027,17 +1027,18 @@ impl Deploy {
             }
             (Stage::ReadingMounts, Input::Obs(obs)) => {
                 let old = self.hosts[i].old.clone().unwrap_or_default();
+                // Read while the new container starts, or after it is ready.
+                let both = if self.hosts[i].new_ready {
+                    format!("{new_name} and {old} are both running")
+                } else {
+                    format!("{new_name} may be running (not yet seen healthy); the old container {old} still has its cord and serves")
+                };
                 let Observation::Exited { code: 0, stdout, .. } = obs else {
-                    return self.fail(
-                        i,
-                        Step::FindOldCord,
-                        format!("{}; {new_name} and {old} are both running", said(obs)),
-                        false,
-                    );
+                    return self.fail(i, Step::FindOldCord, format!("{}; {both}", said(obs)), false);
                 };
                 let mounts = match docker::parse_mounts(stdout) {
                     Ok(m) => m,
-                    Err(e) => return self.fail(i, Step::FindOldCord, e.to_string(), false),
+                    Err(e) => return self.fail(i, Step::FindOldCord, format!("{e}; {both}"), false),
                 };
                 let cord = cfg.role_healthcheck(role).and_then(|h| h.cord).unwrap_or_default();
                 match docker::cord_source(&mounts, &cord) {
@@ -1054,7 +1055,7 @@ impl Deploy {
                     Some(dir) if !is_cord_dir(dir, &cfg.role_full_name(&role_name)) => self.fail(
                         i,
                         Step::FindOldCord,
-                        format!("{old} mounts {dir:?} at {cord}, which is not a cord directory; baton will not delete it. {new_name} and {old} are both running"),
+                        format!("{old} mounts {dir:?} at {cord}, which is not a cord directory; baton will not delete it. {both}"),
                         false,
                     ),
                     Some(dir) if self.hosts[i].routes_ok => {
