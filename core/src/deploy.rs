@@ -140,11 +140,9 @@ struct HostRun {
     /// Route confirmation is still possible on this host (configured, and
     /// the proxy's table has been readable).
     routes_ok: bool,
-    /// The old cord, found and about to be cut.
-    cut_dir: Option<String>,
-    /// The old container's cord as read while the new one started (its
-    /// address too, in `old_ips`): `Some(None)` when it has none. Read
-    /// then, the handover needs no read between "ready" and the cut.
+    /// The old container's cord, once read (its address too, in
+    /// `old_ips`): `Some(None)` when it has none. Read while the new one
+    /// starts, the handover needs no read between "ready" and the cut.
     old_cord: Option<Option<String>>,
     /// The new container of the current role was seen ready.
     new_ready: bool,
@@ -271,7 +269,6 @@ impl Deploy {
                 new_ips: vec![],
                 old_ips: vec![],
                 routes_ok: plan.config.baton.routes_command.is_some(),
-                cut_dir: None,
                 old_cord: None,
                 new_ready: false,
                 more_old: vec![],
@@ -370,6 +367,20 @@ impl Deploy {
         }
         self.pending.insert(id, owner);
         id
+    }
+
+    /// Emit a command of host `i`'s current role.
+    fn emit_for(&mut self, i: usize, poll: bool, action: Action, cmd: Command) -> EffectId {
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        self.emit(Owner::Host(i), poll, &host, Some(&role), action, cmd)
+    }
+
+    /// Report that host `i`'s current role moved to `step`.
+    fn progress_for(&mut self, i: usize, step: Step) {
+        let host = self.hosts[i].host.clone();
+        let role = self.hosts[i].role().to_string();
+        self.progress(&host, Some(&role), step);
     }
 
     fn progress(&mut self, host: &str, role: Option<&str>, step: Step) {
@@ -823,13 +834,12 @@ impl Deploy {
                 self.hosts[i].new_started = false;
                 self.hosts[i].new_ips.clear();
                 self.hosts[i].old_ips.clear();
-                self.hosts[i].cut_dir = None;
                 self.hosts[i].old_cord = None;
                 self.hosts[i].new_ready = false;
                 self.hosts[i].more_old.clear();
-                self.progress(&host, r, Step::ListContainers);
+                self.progress_for(i, Step::ListContainers);
                 let c = cmds::list_role_containers(cfg, &role_name);
-                self.emit(Owner::Host(i), true, &host, r, Action::ListContainers, c);
+                self.emit_for(i, true, Action::ListContainers, c);
             }
             (Stage::Listing, Input::Obs(obs)) => {
                 let Observation::Exited { code: 0, stdout, .. } = obs else {
@@ -854,11 +864,11 @@ impl Deploy {
                     self.hosts[i].old = live.next();
                     self.hosts[i].more_old = live.collect();
                     self.hosts[i].stage = Stage::Renaming;
-                    self.progress(&host, r, Step::RenameExisting);
+                    self.progress_for(i, Step::RenameExisting);
                     let audit =
                         cmds::audit(cfg, &plan.performer, r, &format!("Renaming container {new_name} to {replaced}"));
                     let c = Command::and_all([audit, cmds::rename(&new_name, &replaced)]);
-                    self.emit(Owner::Host(i), false, &host, r, Action::Rename { from: new_name, to: replaced }, c);
+                    self.emit_for(i, false, Action::Rename { from: new_name, to: replaced }, c);
                 } else {
                     let mut live = live.into_iter();
                     self.hosts[i].old = live.next();
@@ -873,10 +883,10 @@ impl Deploy {
             (Stage::Auditing, Input::Obs(obs)) => match obs {
                 Observation::Exited { code: 0, .. } if cfg.uses_cord(role) => {
                     self.hosts[i].stage = Stage::TyingCord;
-                    self.progress(&host, r, Step::TieCord);
+                    self.progress_for(i, Step::TieCord);
                     let dir = cord_rel_dir(cfg, &role_name, &self.run_id);
                     let c = cmds::tie_cord(cfg, &role_name, &self.run_id);
-                    self.emit(Owner::Host(i), false, &host, r, Action::TieCord { dir }, c);
+                    self.emit_for(i, false, Action::TieCord { dir }, c);
                 }
                 Observation::Exited { code: 0, .. } => self.run_new(i, now),
                 _ => self.fail(i, Step::Audit, said(obs), false),
@@ -922,7 +932,7 @@ impl Deploy {
                 };
                 self.hosts[i].stage = Stage::Waiting { step, deadline, next_poll: None, last };
                 self.hosts[i].status_sent = now;
-                self.emit(Owner::Host(i), true, &host, r, Action::Status { name: name.clone() }, cmds::status(&name));
+                self.emit_for(i, true, Action::Status { name: name.clone() }, cmds::status(&name));
             }
             (Stage::Waiting { step: Step::WaitHealthy, deadline, .. }, Input::Obs(obs)) => {
                 let status = match obs {
@@ -994,14 +1004,7 @@ impl Deploy {
             (Stage::Pausing { step: Step::PauseAfterHealthy, .. }, Input::Timer) => self.after_new_ready(i, now),
             (Stage::Pausing { step: Step::WaitReady, .. }, Input::Timer) => {
                 self.hosts[i].stage = Stage::Confirming;
-                self.emit(
-                    Owner::Host(i),
-                    true,
-                    &host,
-                    r,
-                    Action::Status { name: new_name.clone() },
-                    cmds::status(&new_name),
-                );
+                self.emit_for(i, true, Action::Status { name: new_name.clone() }, cmds::status(&new_name));
             }
             (Stage::Confirming, Input::Obs(obs)) => {
                 let status = match obs {
@@ -1060,9 +1063,9 @@ impl Deploy {
                     ),
                     Some(dir) if self.hosts[i].routes_ok => {
                         // Know the old container's address before it goes out of rotation.
-                        self.hosts[i].cut_dir = Some(dir.to_string());
+                        self.hosts[i].old_cord = Some(Some(dir.to_string()));
                         self.hosts[i].stage = Stage::ReadingAddress { old: true };
-                        self.emit(Owner::Host(i), true, &host, r, Action::Addresses { name: old.clone() }, cmds::addresses(&old));
+                        self.emit_for(i, true, Action::Addresses { name: old.clone() }, cmds::addresses(&old));
                     }
                     Some(dir) => {
                         self.hosts[i].old_cord = Some(Some(dir.to_string()));
@@ -1158,7 +1161,6 @@ impl Deploy {
                     let next = self.hosts[i].more_old.remove(0);
                     self.hosts[i].old = Some(next);
                     self.hosts[i].old_ips.clear();
-                    self.hosts[i].cut_dir = None;
                     self.hosts[i].old_cord = None;
                     self.after_new_ready(i, now);
                 }
@@ -1173,7 +1175,6 @@ impl Deploy {
                 }
                 if old {
                     self.hosts[i].old_ips = ips;
-                    self.hosts[i].old_cord = Some(self.hosts[i].cut_dir.take());
                     self.old_cord_read(i, now);
                 } else if self.hosts[i].routes_ok {
                     self.hosts[i].new_ips = ips;
@@ -1249,8 +1250,8 @@ impl Deploy {
         let text = cmds::audit_text(cfg, &self.plan.performer, Some(&role), &message);
         let c = cmds::audit(cfg, &self.plan.performer, Some(&role), &message);
         self.hosts[i].stage = Stage::Auditing;
-        self.progress(&host, Some(&role), Step::Audit);
-        self.emit(Owner::Host(i), false, &host, Some(&role), Action::Audit { text: text.clone() }, c);
+        self.progress_for(i, Step::Audit);
+        self.emit_for(i, false, Action::Audit { text: text.clone() }, c);
         self.events.push_back(Event::Audit { host, role: Some(role), text });
     }
 
@@ -1267,7 +1268,7 @@ impl Deploy {
         self.hosts[i].stage = Stage::Starting;
         self.hosts[i].new_started = true;
         self.hosts[i].run_sent = now;
-        self.progress(&host, Some(&role_name), Step::RunNew);
+        self.progress_for(i, Step::RunNew);
         let action = Action::RunContainer {
             name,
             version: plan.version.clone(),
@@ -1275,7 +1276,7 @@ impl Deploy {
             health_interval_ms: cfg.health_cmd(role).and(cfg.role_healthcheck(role)).map(|h| h.interval_ms),
             proxied: cfg.runs_traefik(role),
         };
-        self.emit(Owner::Host(i), false, &host, Some(&role_name), action, c);
+        self.emit_for(i, false, action, c);
     }
 
     /// The new container is healthy: confirm the proxy routes to it (or,
@@ -1284,19 +1285,11 @@ impl Deploy {
         if !self.hosts[i].routes_ok {
             return self.pause(i, Step::PauseAfterHealthy, now + timing.proxy_pause);
         }
-        let host = self.hosts[i].host.clone();
         let role = self.hosts[i].role().to_string();
         let name = cmds::container_name(&self.plan.config, &role, &self.plan.version);
         self.hosts[i].stage = Stage::ReadingAddress { old: false };
-        self.progress(&host, Some(&role), Step::ConfirmRouted);
-        self.emit(
-            Owner::Host(i),
-            true,
-            &host,
-            Some(&role),
-            Action::Addresses { name: name.clone() },
-            cmds::addresses(&name),
-        );
+        self.progress_for(i, Step::ConfirmRouted);
+        self.emit_for(i, true, Action::Addresses { name: name.clone() }, cmds::addresses(&name));
     }
 
     /// The old container is out of rotation by Docker's account: confirm the
@@ -1305,18 +1298,14 @@ impl Deploy {
         if !self.hosts[i].routes_ok || self.hosts[i].old_ips.is_empty() {
             return self.pause(i, Step::PauseAfterUnhealthy, now + timing.proxy_pause);
         }
-        let host = self.hosts[i].host.clone();
-        let role = self.hosts[i].role().to_string();
         self.hosts[i].stage = Stage::Routing { present: false, deadline: now + timing.route_budget, next_poll: None };
-        self.progress(&host, Some(&role), Step::ConfirmUnrouted);
+        self.progress_for(i, Step::ConfirmUnrouted);
         self.read_routes(i);
     }
 
     fn read_routes(&mut self, i: usize) {
-        let host = self.hosts[i].host.clone();
-        let role = self.hosts[i].role().to_string();
         if let Some(c) = cmds::routes(&self.plan.config) {
-            self.emit(Owner::Host(i), true, &host, Some(&role), Action::Routes, c);
+            self.emit_for(i, true, Action::Routes, c);
         }
     }
 
@@ -1337,12 +1326,10 @@ impl Deploy {
     }
 
     fn cut_cord(&mut self, i: usize, dir: String) {
-        let host = self.hosts[i].host.clone();
-        let role = self.hosts[i].role().to_string();
         self.hosts[i].stage = Stage::CuttingCord;
-        self.progress(&host, Some(&role), Step::CutOldCord);
+        self.progress_for(i, Step::CutOldCord);
         let c = cmds::cut_cord(&dir);
-        self.emit(Owner::Host(i), false, &host, Some(&role), Action::CutCord { dir }, c);
+        self.emit_for(i, false, Action::CutCord { dir }, c);
     }
 
     /// When to read a waited-on container's status again: after `poll`, but
@@ -1378,26 +1365,15 @@ impl Deploy {
 
     /// Wait on `name`'s health (`step`) until `deadline`: read it now.
     fn start_wait(&mut self, i: usize, step: Step, name: &str, now: Time, deadline: Time) {
-        let host = self.hosts[i].host.clone();
-        let role = self.hosts[i].role().to_string();
         self.hosts[i].stage = Stage::Waiting { step, deadline, next_poll: None, last: None };
         self.hosts[i].status_sent = now;
-        self.progress(&host, Some(&role), step);
-        self.emit(
-            Owner::Host(i),
-            true,
-            &host,
-            Some(&role),
-            Action::Status { name: name.to_string() },
-            cmds::status(name),
-        );
+        self.progress_for(i, step);
+        self.emit_for(i, true, Action::Status { name: name.to_string() }, cmds::status(name));
     }
 
     fn pause(&mut self, i: usize, step: Step, until: Time) {
-        let host = self.hosts[i].host.clone();
-        let role = self.hosts[i].role().to_string();
         self.hosts[i].stage = Stage::Pausing { step, until };
-        self.progress(&host, Some(&role), step);
+        self.progress_for(i, step);
     }
 
     /// `docker run` answered. While the new container starts (its first
@@ -1458,28 +1434,24 @@ impl Deploy {
 
     /// Read the old container's mounts, to find its cord.
     fn read_old_cord(&mut self, i: usize) {
-        let host = self.hosts[i].host.clone();
-        let role = self.hosts[i].role().to_string();
         let Some(old) = self.hosts[i].old.clone() else { return };
         self.hosts[i].stage = Stage::ReadingMounts;
-        self.progress(&host, Some(&role), Step::FindOldCord);
-        self.emit(Owner::Host(i), true, &host, Some(&role), Action::Mounts { name: old.clone() }, cmds::mounts(&old));
+        self.progress_for(i, Step::FindOldCord);
+        self.emit_for(i, true, Action::Mounts { name: old.clone() }, cmds::mounts(&old));
     }
 
     fn stop_old(&mut self, i: usize) {
-        let host = self.hosts[i].host.clone();
-        let role = self.hosts[i].role().to_string();
         let old = self.hosts[i].old.clone().unwrap_or_default();
         self.hosts[i].stage = Stage::StoppingOld;
-        self.progress(&host, Some(&role), Step::StopOld);
+        self.progress_for(i, Step::StopOld);
         let c = cmds::stop(&self.plan.config, &old);
-        self.emit(Owner::Host(i), false, &host, Some(&role), Action::Stop { name: old }, c);
+        self.emit_for(i, false, Action::Stop { name: old }, c);
     }
 
     fn role_done(&mut self, i: usize, now: Time) {
         let host = self.hosts[i].host.clone();
         let role = self.hosts[i].role().to_string();
-        self.progress(&host, Some(&role), Step::Done);
+        self.progress_for(i, Step::Done);
         self.hosts[i].stage = Stage::RoleDone;
         if self.interrupted && self.hosts[i].role_idx + 1 < self.hosts[i].roles.len() {
             let rest = self.hosts[i].roles[self.hosts[i].role_idx + 1..].join(", ");
@@ -1534,9 +1506,9 @@ impl Deploy {
         if cleanup && self.hosts[i].new_started {
             let name = cmds::container_name(&self.plan.config, &role, &self.plan.version);
             self.hosts[i].stage = Stage::StoppingNew { failure: f };
-            self.progress(&host, Some(&role), Step::StopNew);
+            self.progress_for(i, Step::StopNew);
             let c = cmds::stop(&self.plan.config, &name);
-            self.emit(Owner::Host(i), false, &host, Some(&role), Action::Stop { name }, c);
+            self.emit_for(i, false, Action::Stop { name }, c);
         } else {
             self.record_failure(i, f);
         }
