@@ -133,17 +133,16 @@ pub struct Probe {
 /// missing streak (an older format) reads as 0.
 pub fn parse_probe(stdout: &str) -> Result<Probe, ParseError> {
     let s = stdout.trim();
+    let err = || ParseError { what: "a container's status", output: s.to_string() };
     let (head, streak) = match s.rsplit_once(' ') {
         Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => (head, Some(n)),
         _ => (s, None),
     };
-    let status = parse_status(head).map_err(|_| ParseError { what: "a container's status", output: s.to_string() })?;
+    let status = parse_status(head).map_err(|_| err())?;
     let failing_streak = match streak {
         None => 0,
-        Some(_) if status.health.is_none() => {
-            return Err(ParseError { what: "a container's status", output: s.to_string() })
-        }
-        Some(n) => n.parse().map_err(|_| ParseError { what: "a container's status", output: s.to_string() })?,
+        Some(_) if status.health.is_none() => return Err(err()),
+        Some(n) => n.parse().map_err(|_| err())?,
     };
     Ok(Probe { status, failing_streak })
 }
