@@ -3,7 +3,7 @@
 
 use crate::batch_cmd;
 use crate::boot_cmd::ssh_options;
-use baton_core::batch::{Phase, StepResult};
+use baton_core::batch::{Kind, Phase, StepResult};
 use baton_core::plan::Plan;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -56,8 +56,8 @@ pub fn run(plan: &Plan, phases: Vec<Phase>, verbose: bool, render: impl Fn(&Step
     let mut failed = false;
     let mut by_host: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in &run.results {
-        if r.step.label == "lock" || r.step.label == "unlock" || r.step.label == "audit" {
-            if !r.ok() && r.step.label != "lock" {
+        if r.step.kind != Kind::Work {
+            if !r.ok() && r.step.kind != Kind::Lock {
                 eprintln!("warning: {}", batch_cmd::describe_failure(r));
             }
             continue;
@@ -82,9 +82,12 @@ pub fn run(plan: &Plan, phases: Vec<Phase>, verbose: bool, render: impl Fn(&Step
         }
     }
     crate::out::print(&out);
-    if let Some(lock) = run.results.iter().find(|r| r.step.label == "lock" && !r.ok()) {
+    if let Some(lock) = run.lock_failed() {
         crate::report_lock_failure(plan, lock, verbose);
         return 1;
+    }
+    if run.interrupted() {
+        return if run.outcome.is_err() { 130 } else { 1 };
     }
     for r in run.results.iter().filter(|r| !r.ok() && r.step.checked) {
         eprintln!("{}", batch_cmd::describe_failure(r));

@@ -6,7 +6,7 @@ use baton_core::effect::{Event, Outcome};
 use baton_core::plan::Plan;
 use baton_core::time::fmt_secs;
 use baton_core::trace::Trace;
-use baton_interpreter::{Connections, KnownHostsPolicy, Report, SshOptions};
+use baton_interpreter::{Connections, Report, SshOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,11 +26,7 @@ pub fn ssh_options(cfg: &Config) -> SshOptions {
         proxy: cfg.ssh.proxy.clone(),
         keys: cfg.ssh.keys.iter().map(|k| expand_home(k)).collect(),
         config_file: cfg.ssh.config.as_deref().map(expand_home),
-        known_hosts: match cfg.baton.known_hosts.as_str() {
-            "strict" => KnownHostsPolicy::Strict,
-            "off" => KnownHostsPolicy::Off,
-            _ => KnownHostsPolicy::AcceptNew,
-        },
+        known_hosts: cfg.baton.known_hosts,
         known_hosts_file: cfg.baton.known_hosts_file.as_deref().map(expand_home),
         connect_timeout: Duration::from_millis(cfg.baton.connect_timeout_ms),
         command_timeout: Duration::from_millis(cfg.baton.command_timeout_ms),
@@ -65,7 +61,11 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     let mut steps = StepTimes::default();
     let outcome = runtime.block_on(async {
         conns.warm_up(&hosts);
-        let outcome = baton_interpreter::drive(deploy, conns.clone(), |r| match r {
+        let outcome = baton_interpreter::run(deploy, conns.clone(), |r| match r {
+            Report::Wake(t, w) if verbose => {
+                trace.wake(t, &w);
+                print_last(&trace);
+            }
             Report::Effect(t, e) if verbose => {
                 trace.effect(t, &e);
                 print_last(&trace);
@@ -224,7 +224,8 @@ impl Live {
             }
             Event::HostFailed(f) => {
                 if let Some(b) = self.bars.get(&f.host) {
-                    b.abandon_with_message(format!("FAILED: {}: {}", f.step, f.error));
+                    let step = f.step.map(|s| format!("{s}: ")).unwrap_or_default();
+                    b.abandon_with_message(format!("FAILED: {step}{}", f.why));
                 }
             }
             other => {

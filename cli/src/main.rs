@@ -394,7 +394,8 @@ fn app(g: &Global, command: &AppCmd) -> Result<i32, UsageError> {
                             "version",
                             baton_core::commands::current_running_name(&plan.config, &role),
                         )]],
-                        required: true,
+                        required: false,
+                        finally: false,
                     }];
                     let r = batch_cmd::run(phases, boot_cmd::ssh_options(&plan.config), g.verbose);
                     let found = r
@@ -505,12 +506,12 @@ fn env_push(g: &Global) -> Result<i32, UsageError> {
         if !r.ok() {
             failed = true;
             eprintln!("{}", batch_cmd::describe_failure(r));
-        } else if r.step.label == "env push" && !g.quiet {
+        } else if r.step.kind == baton_core::batch::Kind::Work && !g.quiet {
             let role = r.step.role.as_deref().unwrap_or("");
             println!("{}: pushed {}", r.step.host, baton_core::commands::env_file_path(&plan.config, role));
         }
     }
-    if !run.skipped.is_empty() {
+    if run.lock_failed().is_some() {
         eprintln!("Nothing was pushed: the deploy lock could not be taken (see `baton lock status`)");
     }
     Ok(if failed { 1 } else { 0 })

@@ -1,15 +1,34 @@
 //! Commands other than `app boot` (lock, env push, and the other `app`
-//! commands) as a small sans-IO machine: phases of per-host scripts.
+//! commands) as a sans-IO [`Machine`]: phases of per-host scripts.
 //!
 //! A phase runs a script on each of its hosts at once; a script runs its
 //! steps one after the other and stops at a failing step that is `checked`.
 //! The next phase starts when every script of this one is over. A failed
-//! phase marked `required` skips the phases after it (the lock phase of a
-//! mutating command: without the lock, nothing runs).
+//! phase marked `required` skips every phase after it (the lock phase of a
+//! mutating command: without the lock, nothing runs, and there is nothing
+//! to release).
+//!
+//! Interrupted (Ctrl-C), a batch issues no new step: the steps in flight
+//! complete, the rest of the current phase and the later phases are
+//! skipped, except the phases marked `finally` (the lock release), which
+//! run as usual. Every step that did not run is reported.
 
-use crate::effect::{Action, Cmd, Effect, EffectId, Observation, Stdin};
+use crate::effect::{Action, Cmd, Effect, EffectId, Event, Observation, Outcome, Stdin};
+use crate::failure::{Failure, Said, Why};
+use crate::machine::{Machine, Wake};
 use crate::shell::Command;
+use crate::time::Time;
 use std::collections::{BTreeMap, VecDeque};
+
+/// What a step is for, so that callers tell the lock and audit steps from
+/// the work without reading labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Lock,
+    Unlock,
+    Audit,
+    Work,
+}
 
 /// One command of a script.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +44,7 @@ pub struct Step {
     pub checked: bool,
     /// A label for the CLI (`lock`, `env push`, `logs`…).
     pub label: &'static str,
+    pub kind: Kind,
 }
 
 impl Step {
@@ -38,6 +58,7 @@ impl Step {
             poll: false,
             checked: true,
             label,
+            kind: Kind::Work,
         }
     }
     pub fn poll(host: &str, role: Option<&str>, label: &'static str, cmd: Command) -> Step {
@@ -53,6 +74,9 @@ impl Step {
     pub fn with_action(self, action: Action) -> Step {
         Step { action, ..self }
     }
+    pub fn with_kind(self, kind: Kind) -> Step {
+        Step { kind, ..self }
+    }
 }
 
 /// A set of scripts that run at once, one per host.
@@ -60,8 +84,10 @@ impl Step {
 pub struct Phase {
     pub name: &'static str,
     pub scripts: Vec<Vec<Step>>,
-    /// When this phase fails, later phases are skipped.
+    /// When this phase fails, every later phase is skipped.
     pub required: bool,
+    /// Runs even after an interrupt (the lock release).
+    pub finally: bool,
 }
 
 /// What came of one step.
@@ -85,7 +111,7 @@ impl StepResult {
 }
 
 /// Runs phases of scripts.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Batch {
     phases: VecDeque<Phase>,
     current: Option<&'static str>,
@@ -94,9 +120,16 @@ pub struct Batch {
     queues: Vec<VecDeque<Step>>,
     pending: BTreeMap<EffectId, (usize, Step)>,
     effects: VecDeque<Effect>,
+    events: VecDeque<Event>,
     results: Vec<StepResult>,
     phase_failed: bool,
+    /// A checked step failed somewhere.
+    failures: Vec<Failure>,
     skipped: Vec<&'static str>,
+    /// Steps that never ran because of an interrupt.
+    not_run: Vec<Step>,
+    interrupted: bool,
+    finished: bool,
     next_id: u64,
 }
 
@@ -109,9 +142,14 @@ impl Batch {
             queues: vec![],
             pending: BTreeMap::new(),
             effects: VecDeque::new(),
+            events: VecDeque::new(),
             results: vec![],
             phase_failed: false,
+            failures: vec![],
             skipped: vec![],
+            not_run: vec![],
+            interrupted: false,
+            finished: false,
             next_id: 0,
         };
         b.next_phase();
@@ -120,6 +158,11 @@ impl Batch {
 
     fn next_phase(&mut self) {
         while let Some(p) = self.phases.pop_front() {
+            if self.interrupted && !p.finally {
+                self.not_run.extend(p.scripts.into_iter().flatten());
+                self.skipped.push(p.name);
+                continue;
+            }
             self.current = Some(p.name);
             self.current_required = p.required;
             self.phase_failed = false;
@@ -132,6 +175,35 @@ impl Batch {
             }
         }
         self.current = None;
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let mut failures = self.failures.clone();
+        if self.interrupted {
+            let mut hosts: Vec<&str> = vec![];
+            for s in &self.not_run {
+                if !hosts.contains(&s.host.as_str()) {
+                    hosts.push(&s.host);
+                }
+            }
+            failures.extend(hosts.into_iter().map(|h| Failure {
+                host: h.to_string(),
+                role: None,
+                step: None,
+                why: Why::NotRun,
+            }));
+        }
+        let outcome = if failures.is_empty() && self.skipped.is_empty() {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed { failures }
+        };
+        self.events.push_back(Event::Finished(outcome));
     }
 
     fn issue(&mut self, i: usize) {
@@ -151,19 +223,67 @@ impl Batch {
         }
     }
 
-    pub fn poll_effect(&mut self) -> Option<Effect> {
+    pub fn results(&self) -> &[StepResult] {
+        &self.results
+    }
+
+    /// Phases skipped because a required phase failed, or because of an interrupt.
+    pub fn skipped(&self) -> &[&'static str] {
+        &self.skipped
+    }
+
+    /// Steps that never ran because of an interrupt.
+    pub fn not_run(&self) -> &[Step] {
+        &self.not_run
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.finished
+    }
+}
+
+impl Machine for Batch {
+    fn poll_effect(&mut self) -> Option<Effect> {
         self.effects.pop_front()
     }
 
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// A batch never waits on time.
+    fn poll_timeout(&self) -> Option<Wake> {
+        None
+    }
+
+    fn handle_timeout(&mut self, _now: Time) {}
+
+    fn is_finished(&self) -> bool {
+        self.finished
+    }
+
     /// Record what came of an effect; false for an unknown id.
-    pub fn handle_observation(&mut self, obs: &Observation) -> bool {
+    fn handle_observation(&mut self, obs: &Observation, _now: Time) -> bool {
         let Some((i, step)) = self.pending.remove(&obs.id()) else {
             return false;
         };
         let ok = matches!(obs, Observation::Exited { code: 0, .. });
         let checked = step.checked;
-        self.results.push(StepResult { phase: self.current.unwrap_or(""), step, observation: obs.clone() });
-        if ok || !checked {
+        let result = StepResult { phase: self.current.unwrap_or(""), step, observation: obs.clone() };
+        self.events.push_back(Event::StepDone(Box::new(result.clone())));
+        if !ok && checked && result.step.kind != Kind::Lock {
+            let s = &result.step;
+            self.failures.push(Failure {
+                host: s.host.clone(),
+                role: s.role.clone(),
+                step: None,
+                why: Why::Command(Said::of(obs)),
+            });
+        }
+        self.results.push(result);
+        if self.interrupted {
+            self.not_run.extend(self.queues[i].drain(..));
+        } else if ok || !checked {
             self.issue(i);
         } else {
             self.phase_failed = true;
@@ -172,23 +292,43 @@ impl Batch {
         if self.pending.is_empty() {
             if self.current_required && self.phase_failed {
                 self.skipped = self.phases.drain(..).map(|p| p.name).collect();
+                if let Some(lock) = self.results.last().filter(|r| r.step.kind == Kind::Lock) {
+                    let s = &lock.step;
+                    let why = Why::Command(Said::of(&lock.observation));
+                    self.failures.push(Failure { host: s.host.clone(), role: None, step: None, why });
+                }
             }
             self.next_phase();
         }
         true
     }
 
-    pub fn is_done(&self) -> bool {
-        self.pending.is_empty() && self.effects.is_empty() && self.current.is_none()
+    /// Issue no new step; let those in flight complete; run the `finally`
+    /// phases (the lock release) as usual.
+    fn handle_interrupt(&mut self, _now: Time) {
+        if self.interrupted || self.finished {
+            return;
+        }
+        self.interrupted = true;
+        self.events.push_back(Event::Warning {
+            host: None,
+            message:
+                "interrupted: the commands in flight finish, nothing else starts (press Ctrl-C again to abort at once)"
+                    .into(),
+        });
+        for q in &mut self.queues {
+            self.not_run.extend(q.drain(..));
+        }
+        if self.pending.is_empty() {
+            self.next_phase();
+        }
     }
 
-    pub fn results(&self) -> &[StepResult] {
-        &self.results
-    }
-
-    /// Phases skipped because a required phase failed.
-    pub fn skipped(&self) -> &[&'static str] {
-        &self.skipped
+    fn state_notes(&self) -> Vec<(String, String)> {
+        self.pending
+            .values()
+            .map(|(_, s)| (s.host.clone(), format!("{} may or may not have run: {}", s.label, s.cmd.render())))
+            .collect()
     }
 }
 
@@ -204,12 +344,10 @@ mod tests {
         let mut seen = vec![];
         while let Some(e) = b.poll_effect() {
             seen.push(e.cmd().host.clone());
-            b.handle_observation(&Observation::Exited {
-                id: e.id(),
-                code,
-                stdout: String::new(),
-                stderr: String::new(),
-            });
+            b.handle_observation(
+                &Observation::Exited { id: e.id(), code, stdout: String::new(), stderr: String::new() },
+                0,
+            );
         }
         seen
     }
@@ -217,8 +355,13 @@ mod tests {
     #[test]
     fn phases_run_in_order_and_a_failed_required_phase_skips_the_rest() {
         let mut b = Batch::new(vec![
-            Phase { name: "lock", scripts: vec![vec![step("h1", "lock")]], required: true },
-            Phase { name: "work", scripts: vec![vec![step("h1", "a")], vec![step("h2", "b")]], required: false },
+            Phase { name: "lock", scripts: vec![vec![step("h1", "lock")]], required: true, finally: false },
+            Phase {
+                name: "work",
+                scripts: vec![vec![step("h1", "a")], vec![step("h2", "b")]],
+                required: false,
+                finally: false,
+            },
         ]);
         assert_eq!(answer(&mut b, 1), vec!["h1"]);
         assert!(b.is_done());
@@ -226,13 +369,14 @@ mod tests {
         assert_eq!(b.results().len(), 1);
 
         let mut b = Batch::new(vec![
-            Phase { name: "lock", scripts: vec![vec![step("h1", "lock")]], required: true },
+            Phase { name: "lock", scripts: vec![vec![step("h1", "lock")]], required: true, finally: false },
             Phase {
                 name: "work",
                 scripts: vec![vec![step("h1", "a"), step("h1", "c")], vec![step("h2", "b")]],
                 required: false,
+                finally: false,
             },
-            Phase { name: "unlock", scripts: vec![vec![step("h1", "unlock")]], required: false },
+            Phase { name: "unlock", scripts: vec![vec![step("h1", "unlock")]], required: false, finally: true },
         ]);
         assert_eq!(answer(&mut b, 0), vec!["h1", "h1", "h2", "h1", "h1"]);
         assert!(b.is_done());
@@ -249,10 +393,50 @@ mod tests {
             name: "work",
             scripts: vec![vec![step("h1", "a"), step("h1", "b")], vec![step("h2", "a").unchecked(), step("h2", "b")]],
             required: false,
+            finally: false,
         }]);
         let hosts = answer(&mut b, 1);
         assert_eq!(hosts, vec!["h1", "h2", "h2"]);
         assert!(b.is_done());
-        assert!(!b.handle_observation(&Observation::ok(EffectId(99), "")), "unknown ids are refused");
+        assert!(!b.handle_observation(&Observation::ok(EffectId(99), ""), 0), "unknown ids are refused");
+    }
+
+    #[test]
+    fn an_interrupt_lets_steps_in_flight_finish_and_runs_only_the_finally_phases() {
+        let mut b = Batch::new(vec![
+            Phase { name: "lock", scripts: vec![vec![step("h1", "lock")]], required: true, finally: false },
+            Phase {
+                name: "work",
+                scripts: vec![vec![step("h1", "a"), step("h1", "c")], vec![step("h2", "b")]],
+                required: false,
+                finally: false,
+            },
+            Phase { name: "more", scripts: vec![vec![step("h2", "d")]], required: false, finally: false },
+            Phase { name: "unlock", scripts: vec![vec![step("h1", "unlock")]], required: false, finally: true },
+        ]);
+        let lock = b.poll_effect().expect("the lock step");
+        b.handle_observation(&Observation::ok(lock.id(), ""), 0);
+        let a = b.poll_effect().expect("a");
+        let bb = b.poll_effect().expect("b");
+        b.handle_interrupt(1);
+        assert!(b.poll_effect().is_none(), "nothing new starts while a and b are in flight");
+        b.handle_observation(&Observation::ok(a.id(), ""), 2);
+        assert!(b.poll_effect().is_none(), "c does not start after an interrupt");
+        b.handle_observation(&Observation::ok(bb.id(), ""), 3);
+        let unlock = b.poll_effect().expect("the lock is released");
+        assert_eq!(unlock.cmd().host, "h1");
+        b.handle_observation(&Observation::ok(unlock.id(), ""), 4);
+        assert!(b.is_finished());
+        assert_eq!(b.not_run().len(), 2, "c and d did not run");
+        assert_eq!(b.skipped(), &["more"]);
+        let mut finished = None;
+        while let Some(ev) = b.poll_event() {
+            if let Event::Finished(o) = ev {
+                finished = Some(o);
+            }
+        }
+        let Some(Outcome::Failed { failures }) = finished else { panic!("an interrupted batch fails") };
+        assert!(failures.iter().all(|f| f.why == Why::NotRun));
+        assert_eq!(failures.iter().map(|f| f.host.as_str()).collect::<Vec<_>>(), vec!["h1", "h2"]);
     }
 }

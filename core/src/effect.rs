@@ -20,7 +20,10 @@ impl fmt::Display for EffectId {
 /// real host; this is its meaning.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    LockAcquire,
+    /// Take the lock, writing `details` (base64) into it.
+    LockAcquire {
+        details: String,
+    },
     LockRead,
     LockRelease,
     /// Audit record, pull the image if missing, tag it `latest`.
@@ -118,6 +121,14 @@ impl Effect {
     pub fn is_poll(&self) -> bool {
         matches!(self, Effect::Poll(_))
     }
+    /// The same effect under another id (a [`crate::sequence::Sequence`]
+    /// numbers the effects of its parts as one run).
+    pub fn with_id(mut self, id: EffectId) -> Effect {
+        match &mut self {
+            Effect::RunCmd(c) | Effect::Poll(c) => c.id = id,
+        }
+        self
+    }
 }
 
 /// What came of an effect.
@@ -139,6 +150,16 @@ impl Observation {
                 *id
             }
         }
+    }
+    /// The same observation for another effect id.
+    pub fn with_id(&self, new: EffectId) -> Observation {
+        let mut o = self.clone();
+        match &mut o {
+            Observation::Exited { id, .. } | Observation::Unreachable { id, .. } | Observation::TimedOut { id, .. } => {
+                *id = new
+            }
+        }
+        o
     }
     /// Convenience for drivers and tests.
     pub fn ok(id: EffectId, stdout: impl Into<String>) -> Self {
@@ -207,23 +228,7 @@ impl fmt::Display for Step {
     }
 }
 
-/// A host's boot failed: where and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    pub host: String,
-    pub role: Option<String>,
-    pub step: Step,
-    pub error: String,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.role {
-            Some(r) => write!(f, "{} [{}] failed to {}: {}", self.host, r, self.step, self.error),
-            None => write!(f, "{} failed to {}: {}", self.host, self.step, self.error),
-        }
-    }
-}
+pub use crate::failure::Failure;
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,7 +252,7 @@ pub enum Event {
         role: Option<String>,
         step: Step,
     },
-    /// An audit record was written on a host.
+    /// An audit record is being written on a host (its command was issued).
     Audit {
         host: String,
         role: Option<String>,
@@ -266,5 +271,7 @@ pub enum Event {
     LockReleased {
         host: String,
     },
+    /// A step of a [`crate::batch::Batch`] completed, with what it printed.
+    StepDone(Box<crate::batch::StepResult>),
     Finished(Outcome),
 }

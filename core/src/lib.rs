@@ -1,11 +1,22 @@
 //! baton-core: everything that decides, nothing that does.
 //!
-//! - [`config`]: `deploy.yml` → [`config::Config`], with errors naming file, key and line;
+//! - [`config`]: `deploy.yml` → [`config::Config`], with errors naming file,
+//!   key and line, and each role resolved once ([`config::RoleSpec`]);
+//! - [`plan`]: what to boot where, from the config and the flags;
 //! - [`shell`]: command lines, and the one function that quotes values;
-//! - [`commands`]: one builder per docker/shell command baton runs;
+//! - [`commands`]: one builder per docker/shell command baton runs, and the
+//!   host-side names and paths;
 //! - [`docker`]: one parser per docker output baton reads;
-//! - [`deploy`]: `app boot` as a sans-IO state machine ([`deploy::Deploy`]);
-//! - [`trace`]: renders a run as text lines, for snapshots and plans.
+//! - [`machine`]: the [`machine::Machine`] trait every command implements,
+//!   and the named reasons it wakes for;
+//! - [`deploy`]: `app boot` ([`deploy::Deploy`]), a thin orchestrator over one
+//!   handover per host and role;
+//! - [`batch`] and [`ops`]: every other command, as phases of per-host scripts;
+//! - [`sequence`]: machines run one after another under one lock;
+//! - [`driver`]: the one loop that runs a machine in virtual time, for
+//!   `baton plan`, the checks and the tests;
+//! - [`effect`] and [`failure`]: what goes in and out, and every way a step fails;
+//! - [`sim`]: the simulated fleet; [`trace`]: a run as text lines.
 //!
 //! This crate does no I/O: no files, processes, sockets, clock or ambient
 //! randomness. Time comes in as an argument; randomness from a caller's seed.
@@ -15,10 +26,14 @@ pub mod commands;
 pub mod config;
 pub mod deploy;
 pub mod docker;
+pub mod driver;
 pub mod effect;
+pub mod failure;
+pub mod machine;
 pub mod ops;
 pub mod plan;
 pub mod rng;
+pub mod sequence;
 pub mod shell;
 pub mod sim;
 pub mod time;

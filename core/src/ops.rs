@@ -3,11 +3,12 @@
 //! built here from [`crate::commands`]; the CLI only picks the phases and
 //! prints the results.
 
-use crate::batch::{Phase, Step};
+use crate::batch::{Batch, Kind, Phase, Step};
 use crate::commands as cmds;
 use crate::config::Config;
 use crate::effect::Action;
 use crate::plan::Plan;
+use crate::sequence::{Part, Sequence};
 use base64::Engine;
 use std::collections::BTreeMap;
 
@@ -26,26 +27,34 @@ pub fn decode_lock_details(stdout: &str) -> String {
     }
 }
 
+/// The lock details of `plan` (who, when, which version, why), base64.
+pub fn lock_details(plan: &Plan) -> String {
+    lock_details_b64(&plan.lock.holder, &plan.lock.at_utc, &plan.version, &plan.lock.message)
+}
+
 /// `lock acquire`: take the lock on the primary host.
 pub fn lock_acquire(plan: &Plan) -> Phase {
     let cfg = &plan.config;
-    let b64 = lock_details_b64(&plan.lock.holder, &plan.lock.at_utc, &plan.version, &plan.lock.message);
-    let step =
-        Step::run(cfg.primary_host(), None, "lock", cmds::lock_acquire(cfg, &b64)).with_action(Action::LockAcquire);
-    Phase { name: "lock", scripts: vec![vec![step]], required: true }
+    let details = lock_details(plan);
+    let step = Step::run(cfg.primary_host(), None, "lock", cmds::lock_acquire(cfg, &details))
+        .with_action(Action::LockAcquire { details })
+        .with_kind(Kind::Lock);
+    Phase { name: "lock", scripts: vec![vec![step]], required: true, finally: false }
 }
 
 /// `lock release`.
 pub fn lock_release(cfg: &Config) -> Phase {
-    let step = Step::run(cfg.primary_host(), None, "unlock", cmds::lock_release(cfg)).with_action(Action::LockRelease);
-    Phase { name: "unlock", scripts: vec![vec![step]], required: false }
+    let step = Step::run(cfg.primary_host(), None, "unlock", cmds::lock_release(cfg))
+        .with_action(Action::LockRelease)
+        .with_kind(Kind::Unlock);
+    Phase { name: "unlock", scripts: vec![vec![step]], required: false, finally: true }
 }
 
 /// `lock status`: prints the details, or nothing when unlocked.
 pub fn lock_status(cfg: &Config) -> Phase {
     let step =
         Step::poll(cfg.primary_host(), None, "lock status", cmds::lock_status(cfg)).with_action(Action::LockRead);
-    Phase { name: "lock status", scripts: vec![vec![step]], required: false }
+    Phase { name: "lock status", scripts: vec![vec![step]], required: false, finally: false }
 }
 
 /// Wrap a mutating command in the lock, as Kamal's `mutating`: take it,
@@ -55,6 +64,27 @@ pub fn mutating(plan: &Plan, work: Vec<Phase>) -> Vec<Phase> {
     phases.extend(work);
     phases.push(lock_release(&plan.config));
     phases
+}
+
+/// The machine that runs `phases`: leading `required` phases (taking the
+/// lock) and trailing `finally` phases (releasing it) become parts of their
+/// own around one batch of the work, as one [`Sequence`] under the lock.
+pub fn machine(phases: Vec<Phase>) -> Sequence {
+    let mut phases: std::collections::VecDeque<Phase> = phases.into();
+    let mut parts = vec![];
+    while phases.front().is_some_and(|p| p.required) {
+        let p = phases.pop_front().expect("checked");
+        parts.push(Part::new(Batch::new(vec![p])).guard());
+    }
+    let mut tail = vec![];
+    while phases.back().is_some_and(|p| p.finally) {
+        tail.push(Part::new(Batch::new(vec![phases.pop_back().expect("checked")])).finally());
+    }
+    if !phases.is_empty() {
+        parts.push(Part::new(Batch::new(phases.into())));
+    }
+    parts.extend(tail.into_iter().rev());
+    Sequence::new(parts)
 }
 
 /// Parse a `.env` file: `KEY=VALUE` lines, `export ` prefixes, `#`
@@ -157,7 +187,7 @@ pub fn env_push(plan: &Plan, secrets: &BTreeMap<String, String>) -> Result<Phase
         }
         scripts.push(script);
     }
-    Ok(Phase { name: "env push", scripts, required: false })
+    Ok(Phase { name: "env push", scripts, required: false, finally: false })
 }
 
 // ---------------------------------------------------------------- app ----
@@ -171,18 +201,19 @@ fn host_roles(plan: &Plan) -> Vec<(String, Vec<String>)> {
 fn per_role(plan: &Plan, name: &'static str, f: impl Fn(&str, &str) -> Vec<Step>) -> Phase {
     let scripts =
         host_roles(plan).into_iter().map(|(h, roles)| roles.iter().flat_map(|r| f(&h, r)).collect()).collect();
-    Phase { name, scripts, required: false }
+    Phase { name, scripts, required: false, finally: false }
 }
 
 /// One phase: per host, the steps `f` gives (for the host's first role).
 fn per_host(plan: &Plan, name: &'static str, f: impl Fn(&str, &str) -> Vec<Step>) -> Phase {
     let scripts = host_roles(plan).into_iter().filter_map(|(h, roles)| roles.first().map(|r| f(&h, r))).collect();
-    Phase { name, scripts, required: false }
+    Phase { name, scripts, required: false, finally: false }
 }
 
 fn audit_step(plan: &Plan, host: &str, role: Option<&str>, message: &str) -> Step {
     Step::run(host, role, "audit", cmds::audit(&plan.config, &plan.performer, role, message))
         .with_action(Action::Audit { text: cmds::audit_text(&plan.config, &plan.performer, role, message) })
+        .with_kind(Kind::Audit)
 }
 
 /// `app start`: start the containers of the version.
@@ -359,11 +390,7 @@ pub fn interactive_ssh(cfg: &Config, host: &str, remote: &crate::shell::Command)
         argv.extend(["-o".to_string(), format!("UserKnownHostsFile={f}")]);
     }
     // The same host key policy as every other command (baton.known_hosts).
-    match cfg.baton.known_hosts.as_str() {
-        "strict" => argv.extend(["-o".to_string(), "StrictHostKeyChecking=yes".to_string()]),
-        "off" => argv.extend(["-o".to_string(), "StrictHostKeyChecking=no".to_string()]),
-        _ => argv.extend(["-o".to_string(), "StrictHostKeyChecking=accept-new".to_string()]),
-    }
+    argv.extend(["-o".to_string(), format!("StrictHostKeyChecking={}", cfg.baton.known_hosts.ssh_option())]);
     argv.push(format!("{}@{host}", cfg.ssh.user));
     argv.push(remote.render());
     argv

@@ -8,6 +8,7 @@
 //! ```
 
 use crate::effect::{Effect, EffectId, Event, Observation, Outcome};
+use crate::machine::Wake;
 use crate::time::{fmt_secs, Time};
 use std::collections::BTreeMap;
 
@@ -24,6 +25,9 @@ pub struct Trace {
     pub quiet_polls: bool,
     /// Show how long each command took on its result line.
     pub durations: bool,
+    /// Show each wake-up and its reason (a status read, a pause, a route
+    /// read, the next group).
+    pub wakes: bool,
     /// When each effect was issued.
     issued: BTreeMap<EffectId, Time>,
     /// Polls waiting for their answer: id → (time, line, host+command).
@@ -50,9 +54,10 @@ impl Trace {
         Self::default()
     }
 
-    /// A trace that shows how long each command took (`--verbose`).
+    /// A trace that shows how long each command took and why the machine
+    /// woke (`--verbose`).
     pub fn with_durations() -> Self {
-        Trace { durations: true, ..Self::default() }
+        Trace { durations: true, wakes: true, ..Self::default() }
     }
 
     /// A trace that shows a repeated poll only when its answer changes.
@@ -117,10 +122,14 @@ impl Trace {
             Event::Progress { host, role, step } if self.progress => {
                 self.push(t, host, role.as_deref().unwrap_or(""), "step", step.describe())
             }
-            Event::Progress { .. } | Event::Audit { .. } => {}
+            Event::Progress { .. } | Event::Audit { .. } | Event::StepDone(_) => {}
             Event::Warning { host, message } => self.push(t, host.as_deref().unwrap_or("-"), "", "WARN", message),
             Event::HostFailed(f) => {
-                self.push(t, &f.host, f.role.as_deref().unwrap_or(""), "FAILED", &format!("{}: {}", f.step, f.error))
+                let text = match f.step {
+                    Some(step) => format!("{step}: {}", f.why),
+                    None => f.why.to_string(),
+                };
+                self.push(t, &f.host, f.role.as_deref().unwrap_or(""), "FAILED", &text)
             }
             Event::LockKept { host, reason } => self.push(t, host, "", "LOCK", &format!("kept: {reason}")),
             Event::LockReleased { host } => self.push(t, host, "", "LOCK", "released"),
@@ -138,6 +147,14 @@ impl Trace {
                 };
                 self.push(t, "-", "", "END", &text);
             }
+        }
+    }
+
+    /// A deadline came due (shown when `wakes` is on).
+    pub fn wake(&mut self, t: Time, w: &Wake) {
+        if self.wakes {
+            let text = format!("{} (due {}s)", w.reason.describe(), fmt_secs(w.at));
+            self.push(t, w.host.as_deref().unwrap_or("-"), w.role.as_deref().unwrap_or(""), "wake", &text);
         }
     }
 

@@ -13,8 +13,8 @@ mod ssh;
 
 pub use ssh::{Connections, KnownHostsPolicy, RemoteOutput, SshOptions};
 
-use baton_core::deploy::Deploy;
 use baton_core::effect::{Effect, Event, Observation, Outcome};
+use baton_core::machine::Machine;
 use baton_core::time::Time;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,22 +26,25 @@ pub enum Report {
     Effect(Time, Effect),
     Observation(Time, Observation),
     Event(Time, Event),
+    /// A deadline came due; the machine is woken for it.
+    Wake(Time, baton_core::machine::Wake),
 }
 
-/// Run `deploy` to its end against real hosts. `report` sees every effect,
-/// observation and event as it happens. Connections stay open in `conns`
-/// (close them with [`Connections::close_all`]).
 /// A second interrupt: baton stopped at once. Per host, what may be left.
 #[derive(Debug, Clone)]
 pub struct Aborted {
     pub notes: Vec<(String, String)>,
 }
 
-/// Run `deploy` to its end against real hosts. `report` sees every effect,
-/// observation and event as it happens. The first SIGINT or SIGTERM becomes
-/// [`Deploy::handle_interrupt`]; a second one aborts at once.
-pub async fn drive(
-    mut deploy: Deploy,
+/// Run any machine to its end against real hosts: `app boot`, every other
+/// command, and sequences of them. `report` sees every effect, observation,
+/// wake-up and event as it happens. The first SIGINT or SIGTERM becomes
+/// [`Machine::handle_interrupt`]: every machine then brings its hosts to a
+/// safe point and finishes as it documents; a second one aborts at once,
+/// with the machine's notes on what may be half-done. Connections stay
+/// open in `conns` (close them with [`Connections::close_all`]).
+pub async fn run<M: Machine>(
+    mut machine: M,
     conns: Arc<Connections>,
     mut report: impl FnMut(Report),
 ) -> Result<Outcome, Aborted> {
@@ -54,36 +57,42 @@ pub async fn drive(
     let (tx, mut rx) = mpsc::unbounded_channel::<Observation>();
     let mut outcome = None;
     loop {
-        while let Some(effect) = deploy.poll_effect() {
-            report(Report::Effect(now(), effect.clone()));
-            spawn_effect(effect, &conns, &tx);
-        }
-        while let Some(ev) = deploy.poll_event() {
+        // The same order as the core's driver: events, then effects.
+        while let Some(ev) = machine.poll_event() {
             if let Event::Finished(o) = &ev {
                 outcome = Some(o.clone());
             }
             report(Report::Event(now(), ev));
         }
+        while let Some(effect) = machine.poll_effect() {
+            report(Report::Effect(now(), effect.clone()));
+            spawn_effect(effect, &conns, &tx);
+        }
         if let Some(o) = outcome {
             return Ok(o);
         }
-        let deadline = deploy.poll_timeout().map(|t| start + Duration::from_millis(t));
+        let wake = machine.poll_timeout();
+        let deadline = wake.as_ref().map(|w| start + Duration::from_millis(w.at));
         tokio::select! {
             _ = next_signal(&mut sigint, &mut sigterm) => {
                 interrupts += 1;
                 if interrupts > 1 {
-                    return Err(Aborted { notes: deploy.state_notes() });
+                    return Err(Aborted { notes: machine.state_notes() });
                 }
-                deploy.handle_interrupt(now());
+                machine.handle_interrupt(now());
             }
             obs = rx.recv() => {
                 let Some(obs) = obs else { continue };
                 let t = now();
                 report(Report::Observation(t, obs.clone()));
-                deploy.handle_observation(&obs, t);
+                machine.handle_observation(&obs, t);
             }
             _ = sleep_until(deadline) => {
-                deploy.handle_timeout(now());
+                let t = now();
+                if let Some(w) = wake {
+                    report(Report::Wake(t, w));
+                }
+                machine.handle_timeout(t);
             }
         }
     }
@@ -118,28 +127,5 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending::<()>().await,
-    }
-}
-
-/// Run a [`baton_core::batch::Batch`] to its end against real hosts.
-pub async fn run_batch(
-    mut batch: baton_core::batch::Batch,
-    conns: Arc<Connections>,
-    mut report: impl FnMut(Report),
-) -> baton_core::batch::Batch {
-    let start = Instant::now();
-    let now = move || start.elapsed().as_millis() as Time;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Observation>();
-    loop {
-        while let Some(effect) = batch.poll_effect() {
-            report(Report::Effect(now(), effect.clone()));
-            spawn_effect(effect, &conns, &tx);
-        }
-        if batch.is_done() {
-            return batch;
-        }
-        let Some(obs) = rx.recv().await else { return batch };
-        report(Report::Observation(now(), obs.clone()));
-        batch.handle_observation(&obs);
     }
 }

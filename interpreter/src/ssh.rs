@@ -10,16 +10,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Mutex, Semaphore};
 
-/// How to check host keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KnownHostsPolicy {
-    /// The key must already be known.
-    Strict,
-    /// Trust a host's key on first use, then require it (the default).
-    AcceptNew,
-    /// Accept any key (test fleets only).
-    Off,
-}
+/// How to check host keys: the config's `baton.known_hosts`, one type for
+/// the core and the interpreter.
+pub use baton_core::config::KnownHosts as KnownHostsPolicy;
 
 #[derive(Clone, Debug)]
 pub struct SshOptions {

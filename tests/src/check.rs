@@ -126,7 +126,7 @@ fn any_new_became_healthy(fleet: &Fleet, end: Time) -> bool {
             if c.health_iv.is_none() {
                 return c.serving(end);
             }
-            c.check_times(end).into_iter().any(|t| h.health(c, t) == "healthy")
+            c.check_times(end).into_iter().any(|t| h.health(c, t) == Some(baton_core::docker::Health::Healthy))
         })
     })
 }
@@ -223,7 +223,7 @@ impl Checker {
             && self.issued.values().all(|e| {
                 matches!(
                     e.action,
-                    Action::LockAcquire | Action::LockRead | Action::LockRelease | Action::PrepareImage { .. }
+                    Action::LockAcquire { .. } | Action::LockRead | Action::LockRelease | Action::PrepareImage { .. }
                 )
             })
     }
@@ -499,7 +499,7 @@ impl Checker {
                 let current = c.version == plan.version
                     && c.name == self.new_name(&c.role)
                     && self.done.contains(&(host.clone(), c.role.clone()));
-                let named = self.failures.iter().any(|f| f.host == *host && f.error.contains(&c.name));
+                let named = self.failures.iter().any(|f| f.host == *host && f.why.to_string().contains(&c.name));
                 if !(stopped || current || named) {
                     self.violate(
                         Invariant::Accounted,
@@ -549,7 +549,7 @@ impl Checker {
         let only_lock_cmds = self
             .issued
             .values()
-            .all(|e| matches!(e.action, Action::LockAcquire | Action::LockRead | Action::LockRelease));
+            .all(|e| matches!(e.action, Action::LockAcquire { .. } | Action::LockRead | Action::LockRelease));
         let bad = |s: &mut Self, d: String| s.violate(Invariant::Lock, end, d);
         match outcome {
             Outcome::Succeeded => {
@@ -595,7 +595,7 @@ impl Checker {
                     }
                     _ => {}
                 }
-                if !failures.iter().any(|f| f.error.contains("interrupted")) {
+                if !failures.iter().any(|f| f.why.is_interrupt()) {
                     bad(self, "interrupted, but no failure says so".into());
                 }
             }

@@ -34,15 +34,21 @@
 //! on the global order but not on what happens. Every invariant is about one
 //! host or about the outcome, so merged branches check the same things.
 //!
-//! [`Deploy`] is not `Clone`: a branch is rebuilt by replaying its inputs
-//! into a fresh deploy (the fleet and the checker are cloned).
+//! Every input goes through the core's one driver
+//! ([`baton_core::driver::Driver`]), so a step drains the deploy exactly as
+//! `baton plan` and the timed runs do; the explorer chooses the inputs and
+//! answers commands when it delivers them ([`Answer::Held`]). [`Deploy`]
+//! is `Clone`: a branch forks by cloning the driver, the fleet and the
+//! checker.
 
 use crate::check::{Bounds, Checker, Invariant, Violation};
 use baton_core::deploy::Deploy;
+use baton_core::driver::{Answer, Driver, Responder};
 use baton_core::effect::{Effect, EffectId, Event, Observation, Outcome};
+use baton_core::machine::Machine;
 use baton_core::plan::Plan;
 use baton_core::sim::fleet::{action_kind, Fleet};
-use baton_core::sim::{fleet_for, Responder, Scenario};
+use baton_core::sim::{fleet_for, Scenario};
 use baton_core::time::{fmt_secs, Millis, Time};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -187,9 +193,8 @@ pub struct Stats {
     pub max_depth: usize,
     /// Complete runs by outcome.
     pub outcomes: BTreeMap<String, usize>,
-    /// Deploys rebuilt for a branch, and the inputs replayed into them.
-    pub replays: usize,
-    pub replayed_inputs: usize,
+    /// Branches forked (the driver, fleet and checker cloned).
+    pub forks: usize,
     pub violation_counts: BTreeMap<Invariant, usize>,
     /// Violations by kind (the invariant and the message with its digits
     /// masked: hosts and times vary, the kind does not).
@@ -237,14 +242,6 @@ impl fmt::Display for Stats {
 /// hosts and times vary.
 pub fn mask_digits(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect()
-}
-
-/// An input given to the deploy, kept for replays.
-#[derive(Clone, Debug)]
-enum Input {
-    Obs(Observation, Time),
-    Timer(Time),
-    Interrupt(Time),
 }
 
 /// A persistent list (newest first), cheap to share between branches.
@@ -296,27 +293,92 @@ fn canonical(obs: &Observation) -> Observation {
     }
 }
 
-struct Node {
-    deploy: Deploy,
-    inputs: Option<Rc<Link<Input>>>,
-    path: Option<Rc<Link<Rc<str>>>>,
-    depth: usize,
+/// What the driver answers to: the fleet, the checker, the commands in
+/// flight (the explorer delivers them), and the history that keys a state.
+#[derive(Clone)]
+struct World {
     fleet: Fleet,
     checker: Checker,
     /// Issued, not yet answered, in issue order.
     pending: Vec<Effect>,
-    now: Time,
+    host_index: Rc<BTreeMap<String, usize>>,
+    host_hash: Vec<u64>,
+    global_hash: u64,
+}
+
+impl Responder for World {
+    fn answer(&mut self, _effect: &Effect, _now: Time) -> Answer {
+        Answer::Held
+    }
+
+    fn on_effect(&mut self, now: Time, e: &Effect) {
+        self.checker.on_effect(now, e, &self.fleet);
+        let c = e.cmd();
+        let what = (e.is_poll(), &c.role, &c.action);
+        match self.host_index.get(&c.host) {
+            Some(&hi) => self.host_hash[hi] = mix(self.host_hash[hi], now, &what),
+            None => self.global_hash = mix(self.global_hash, now, &(&c.host, what)),
+        }
+        self.pending.push(e.clone());
+    }
+
+    fn on_event(&mut self, now: Time, ev: &Event) {
+        self.checker.on_event(now, ev);
+        let host = match ev {
+            Event::Progress { host, .. } | Event::Audit { host, .. } => Some(host),
+            Event::Warning { host, .. } => host.as_ref(),
+            Event::HostFailed(f) => Some(&f.host),
+            _ => None,
+        };
+        match host.and_then(|h| self.host_index.get(h)) {
+            Some(&hi) => self.host_hash[hi] = mix(self.host_hash[hi], now, ev),
+            None => {
+                // Finished lists failures in the order hosts failed; keep
+                // only what does not depend on the order.
+                let ev = match ev {
+                    Event::Finished(Outcome::Failed { failures }) => format!("failed {}", failures.len()),
+                    Event::LockKept { .. } => "lock kept".to_string(),
+                    other => format!("{other:?}"),
+                };
+                self.global_hash = mix(self.global_hash, now, &ev);
+            }
+        }
+    }
+
+    fn on_observation(&mut self, now: Time, obs: &Observation) {
+        self.checker.on_observation(now, obs);
+    }
+
+    fn on_interrupt(&mut self, now: Time) {
+        self.checker.on_interrupt(now);
+    }
+
+    fn on_step(&mut self, now: Time, steps: usize) {
+        self.checker.on_step(now, steps);
+    }
+}
+
+#[derive(Clone)]
+struct Node {
+    driver: Driver<Deploy>,
+    world: World,
+    path: Option<Rc<Link<Rc<str>>>>,
     faults_left: usize,
     delays_left: usize,
     interrupts_left: usize,
-    finished: bool,
     /// (host, command kind) that fail from now on ([`Inject::KeepsFailing`]).
     sticky: BTreeSet<(String, &'static str)>,
     /// Violations of this branch already counted.
     reported: usize,
-    host_index: BTreeMap<String, usize>,
-    host_hash: Vec<u64>,
-    global_hash: u64,
+}
+
+impl Node {
+    fn now(&self) -> Time {
+        self.driver.now
+    }
+    fn depth(&self) -> usize {
+        self.driver.steps
+    }
 }
 
 struct Explorer<'a> {
@@ -327,84 +389,43 @@ struct Explorer<'a> {
 }
 
 impl Explorer<'_> {
-    fn fresh_deploy(&self) -> Deploy {
-        (self.spec.adjust)(Deploy::new((*self.plan).clone(), self.spec.scenario.seed, 0))
-    }
-
     fn root(&mut self) -> Node {
         let fleet = fleet_for(&self.plan, &self.spec.scenario);
         let bounds = Bounds::for_plan(&self.plan, &fleet).with_slack(self.spec.delay_budget, self.spec.tick.max(1));
         let checker = Checker::new(self.plan.clone(), &fleet, bounds);
         let host_index: BTreeMap<String, usize> =
             self.plan.hosts.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
-        let mut node = Node {
-            deploy: self.fresh_deploy(),
-            inputs: None,
-            path: None,
-            depth: 0,
+        let mut world = World {
             fleet,
             checker,
             pending: vec![],
-            now: 0,
+            host_hash: vec![0; host_index.len()],
+            host_index: Rc::new(host_index),
+            global_hash: 0,
+        };
+        let deploy = (self.spec.adjust)(Deploy::new((*self.plan).clone(), self.spec.scenario.seed, 0));
+        let driver = Driver::new(deploy, 0, &mut world);
+        Node {
+            driver,
+            world,
+            path: None,
             faults_left: self.spec.fault_budget,
             delays_left: self.spec.delay_budget,
             interrupts_left: self.spec.interrupt_budget,
-            finished: false,
             sticky: BTreeSet::new(),
             reported: 0,
-            host_hash: vec![0; host_index.len()],
-            host_index,
-            global_hash: 0,
-        };
-        drain(&mut node);
-        node
+        }
     }
 
-    /// A copy of `node`: the deploy is rebuilt by replaying its inputs.
+    /// A copy of `node`, to explore another choice from it.
     fn fork(&mut self, node: &Node) -> Node {
-        let mut deploy = self.fresh_deploy();
-        let inputs = to_vec(&node.inputs);
-        self.stats.replays += 1;
-        self.stats.replayed_inputs += inputs.len();
-        let flush = |d: &mut Deploy| {
-            while d.poll_effect().is_some() {}
-            while d.poll_event().is_some() {}
-        };
-        flush(&mut deploy);
-        for input in &inputs {
-            match input {
-                Input::Obs(obs, t) => {
-                    deploy.handle_observation(obs, *t);
-                }
-                Input::Timer(t) => deploy.handle_timeout(*t),
-                Input::Interrupt(t) => deploy.handle_interrupt(*t),
-            }
-            flush(&mut deploy);
-        }
-        Node {
-            deploy,
-            inputs: node.inputs.clone(),
-            path: node.path.clone(),
-            depth: node.depth,
-            fleet: node.fleet.clone(),
-            checker: node.checker.clone(),
-            pending: node.pending.clone(),
-            now: node.now,
-            faults_left: node.faults_left,
-            delays_left: node.delays_left,
-            interrupts_left: node.interrupts_left,
-            finished: node.finished,
-            sticky: node.sticky.clone(),
-            reported: node.reported,
-            host_index: node.host_index.clone(),
-            host_hash: node.host_hash.clone(),
-            global_hash: node.global_hash,
-        }
+        self.stats.forks += 1;
+        node.clone()
     }
 
     fn choices(&self, node: &Node) -> Vec<Choice> {
         let mut out = vec![];
-        for e in &node.pending {
+        for e in &node.world.pending {
             out.push(Choice::Deliver { id: e.id(), inject: None });
             if node.faults_left > 0 {
                 for k in &self.spec.injects {
@@ -415,16 +436,17 @@ impl Explorer<'_> {
         if node.interrupts_left > 0 {
             out.push(Choice::Interrupt);
         }
-        let timer = node.deploy.poll_timeout();
-        if node.pending.is_empty() {
+        let timer = node.driver.machine.poll_timeout().map(|w| w.at);
+        let now = node.now();
+        if node.world.pending.is_empty() {
             if let Some(t) = timer {
-                out.push(Choice::Advance { to: t.max(node.now), delay: false });
+                out.push(Choice::Advance { to: t.max(now), delay: false });
             }
         } else {
             match timer {
-                Some(t) if t <= node.now => out.push(Choice::Advance { to: node.now, delay: false }),
+                Some(t) if t <= now => out.push(Choice::Advance { to: now, delay: false }),
                 _ if node.delays_left > 0 => {
-                    let ahead = node.now + self.spec.tick;
+                    let ahead = now + self.spec.tick;
                     out.push(Choice::Advance { to: timer.map_or(ahead, |t| t.min(ahead)), delay: true });
                 }
                 _ => {}
@@ -434,13 +456,12 @@ impl Explorer<'_> {
     }
 
     fn apply(&self, node: &mut Node, choice: Choice) {
-        node.depth += 1;
         match choice {
             Choice::Deliver { id, inject } => {
-                let i = node.pending.iter().position(|e| e.id() == id).expect("a pending effect");
-                let e = node.pending.remove(i);
+                let i = node.world.pending.iter().position(|e| e.id() == id).expect("a pending effect");
+                let e = node.world.pending.remove(i);
                 let host = e.cmd().host.clone();
-                let now = node.now;
+                let now = node.now();
                 let down = |fleet: &mut Fleet| {
                     if let Some(h) = fleet.hosts.get_mut(&host) {
                         h.down_from = Some(now);
@@ -453,18 +474,18 @@ impl Explorer<'_> {
                 let stuck = node.sticky.iter().any(|(h, k)| *h == host && *k == kind);
                 let obs = match inject {
                     None if stuck => Observation::failed(id, 1, "injected failure (keeps failing)"),
-                    None => node.fleet.answer(&e, now).1,
+                    None => node.world.fleet.respond(&e, now).1,
                     Some(Inject::KeepsFailing) => Observation::failed(id, 1, "injected failure (keeps failing)"),
                     Some(Inject::Refused) => {
-                        down(&mut node.fleet);
+                        down(&mut node.world.fleet);
                         Observation::Unreachable {
                             id,
                             error: format!("ssh: connect to host {host} port 22: Connection refused (injected)"),
                         }
                     }
                     Some(Inject::Dropped) => {
-                        node.fleet.answer(&e, now);
-                        down(&mut node.fleet);
+                        node.world.fleet.respond(&e, now);
+                        down(&mut node.world.fleet);
                         Observation::Unreachable {
                             id,
                             error: "Connection to host closed by remote host (injected)".into(),
@@ -472,7 +493,7 @@ impl Explorer<'_> {
                     }
                     Some(Inject::Fails) => Observation::failed(id, 1, "injected failure"),
                     Some(Inject::TimedOut) => {
-                        node.fleet.answer(&e, now);
+                        node.world.fleet.respond(&e, now);
                         Observation::TimedOut { id, after_ms: 30_000 }
                     }
                 };
@@ -495,52 +516,43 @@ impl Explorer<'_> {
                     }
                 );
                 node.path = push(&node.path, Rc::from(label));
-                let hi = node.host_index.get(&host).copied();
+                let w = &mut node.world;
                 let c = canonical(&obs);
-                match hi {
-                    Some(hi) => node.host_hash[hi] = mix(node.host_hash[hi], now, &(inject, &c)),
-                    None => node.global_hash = mix(node.global_hash, now, &(inject, &c)),
+                match w.host_index.get(&host).copied() {
+                    Some(hi) => w.host_hash[hi] = mix(w.host_hash[hi], now, &(inject, &c)),
+                    None => w.global_hash = mix(w.global_hash, now, &(inject, &c)),
                 }
-                node.checker.on_observation(now, &obs);
-                node.deploy.handle_observation(&obs, now);
-                node.inputs = push(&node.inputs, Input::Obs(obs, now));
+                node.driver.deliver(&obs, &mut node.world);
             }
             Choice::Advance { to, delay } => {
-                node.now = node.now.max(to);
+                let now = node.now().max(to);
                 if delay {
                     node.delays_left -= 1;
                 }
-                let label = format!(
-                    "{:>8} time passes{}",
-                    fmt_secs(node.now),
-                    if delay { " with commands in flight" } else { "" }
-                );
+                let label =
+                    format!("{:>8} time passes{}", fmt_secs(now), if delay { " with commands in flight" } else { "" });
                 node.path = push(&node.path, Rc::from(label));
-                node.global_hash = mix(node.global_hash, node.now, &delay);
-                node.deploy.handle_timeout(node.now);
-                node.inputs = push(&node.inputs, Input::Timer(node.now));
+                node.world.global_hash = mix(node.world.global_hash, now, &delay);
+                node.driver.advance(now, &mut node.world);
             }
             Choice::Interrupt => {
+                let now = node.now();
                 node.interrupts_left -= 1;
-                node.path = push(&node.path, Rc::from(format!("{:>8} the user interrupts", fmt_secs(node.now))));
-                node.global_hash = mix(node.global_hash, node.now, &"interrupt");
-                node.checker.on_interrupt(node.now);
-                node.deploy.handle_interrupt(node.now);
-                node.inputs = push(&node.inputs, Input::Interrupt(node.now));
+                node.path = push(&node.path, Rc::from(format!("{:>8} the user interrupts", fmt_secs(now))));
+                node.world.global_hash = mix(node.world.global_hash, now, &"interrupt");
+                node.driver.interrupt(&mut node.world);
             }
         }
-        node.checker.on_step(node.now, node.depth);
-        drain(node);
     }
 
     fn key(node: &Node) -> u64 {
         let mut h = DefaultHasher::new();
-        node.now.hash(&mut h);
+        node.now().hash(&mut h);
         node.faults_left.hash(&mut h);
         node.delays_left.hash(&mut h);
         node.interrupts_left.hash(&mut h);
-        node.host_hash.hash(&mut h);
-        node.global_hash.hash(&mut h);
+        node.world.host_hash.hash(&mut h);
+        node.world.global_hash.hash(&mut h);
         node.sticky.hash(&mut h);
         h.finish()
     }
@@ -548,8 +560,8 @@ impl Explorer<'_> {
     /// Count the violations of `node`'s branch not counted yet.
     fn record(&mut self, node: &mut Node) {
         let from = node.reported;
-        node.reported = node.checker.violations().len();
-        for v in &node.checker.violations()[from..] {
+        node.reported = node.world.checker.violations().len();
+        for v in &node.world.checker.violations()[from..] {
             *self.stats.violation_counts.entry(v.invariant).or_insert(0) += 1;
             let n = self.stats.kinds.entry((v.invariant, mask_digits(&v.detail))).or_insert(0);
             *n += 1;
@@ -562,10 +574,11 @@ impl Explorer<'_> {
 
     /// Finish a run that ended (finished, stuck, or over its bound).
     fn end(&mut self, node: &mut Node) {
-        node.checker.finish(node.now, &node.fleet, node.pending.len());
-        self.stats.excused_gaps += node.checker.excused_gaps;
+        let (now, w) = (node.now(), &mut node.world);
+        w.checker.finish(now, &w.fleet, w.pending.len());
+        self.stats.excused_gaps += w.checker.excused_gaps;
         self.stats.runs += 1;
-        let o = match node.checker.outcome() {
+        let o = match node.world.checker.outcome() {
             Some(Outcome::Succeeded) => "succeeded",
             Some(Outcome::Failed { .. }) => "failed",
             Some(Outcome::LockHeld { .. }) => "lock-held",
@@ -617,8 +630,8 @@ impl Explorer<'_> {
                 continue;
             }
             self.stats.states += 1;
-            self.stats.max_depth = self.stats.max_depth.max(child.depth);
-            if child.finished || child.checker.over_bound() {
+            self.stats.max_depth = self.stats.max_depth.max(child.depth());
+            if child.driver.finished() || child.world.checker.over_bound() {
                 self.end(&mut child);
                 continue;
             }
@@ -629,48 +642,6 @@ impl Explorer<'_> {
             }
             stack.push(Frame { node: Some(child), choices: cs, next: 0 });
         }
-    }
-}
-
-/// Drain the deploy's events, then its effects, into the node. Events come
-/// first so that an effect issued in the same step as a host's failure (or
-/// the end) counts as issued after it: the stricter reading.
-fn drain(node: &mut Node) {
-    let now = node.now;
-    while let Some(ev) = node.deploy.poll_event() {
-        node.checker.on_event(now, &ev);
-        let host = match &ev {
-            Event::Progress { host, .. } | Event::Audit { host, .. } => Some(host),
-            Event::Warning { host, .. } => host.as_ref(),
-            Event::HostFailed(f) => Some(&f.host),
-            _ => None,
-        };
-        match host.and_then(|h| node.host_index.get(h)) {
-            Some(&hi) => node.host_hash[hi] = mix(node.host_hash[hi], now, &ev),
-            None => {
-                // Finished lists failures in the order hosts failed; keep
-                // only what does not depend on the order.
-                let ev = match &ev {
-                    Event::Finished(Outcome::Failed { failures }) => format!("failed {}", failures.len()),
-                    Event::LockKept { .. } => "lock kept".to_string(),
-                    other => format!("{other:?}"),
-                };
-                node.global_hash = mix(node.global_hash, now, &ev);
-            }
-        }
-        if matches!(ev, Event::Finished(_)) {
-            node.finished = true;
-        }
-    }
-    while let Some(e) = node.deploy.poll_effect() {
-        node.checker.on_effect(now, &e, &node.fleet);
-        let c = e.cmd();
-        let what = (e.is_poll(), &c.role, &c.action);
-        match node.host_index.get(&c.host) {
-            Some(&hi) => node.host_hash[hi] = mix(node.host_hash[hi], now, &what),
-            None => node.global_hash = mix(node.global_hash, now, &(&c.host, what)),
-        }
-        node.pending.push(e);
     }
 }
 

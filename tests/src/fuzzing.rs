@@ -5,6 +5,7 @@
 use baton_core::config::{Config, Source};
 use baton_core::deploy::Deploy;
 use baton_core::effect::{Action, Effect, Event, Observation, Outcome};
+use baton_core::machine::Machine;
 use baton_core::plan::{LockInfo, Plan};
 use std::collections::BTreeSet;
 
@@ -185,7 +186,7 @@ pub fn deploy(data: &[u8]) {
         match a % 16 {
             // Let time pass to the next deadline.
             14 => {
-                if let Some(t) = d.poll_timeout() {
+                if let Some(t) = d.poll_timeout().map(|w| w.at) {
                     now = now.max(t);
                     d.handle_timeout(now);
                 }
@@ -195,7 +196,7 @@ pub fn deploy(data: &[u8]) {
                 d.handle_interrupt(now);
             }
             _ if pending.is_empty() => {
-                if let Some(t) = d.poll_timeout() {
+                if let Some(t) = d.poll_timeout().map(|w| w.at) {
                     now = now.max(t);
                 }
                 d.handle_timeout(now);
@@ -224,7 +225,7 @@ pub fn deploy(data: &[u8]) {
                 now += 100;
                 d.handle_observation(&answer(&e, 1), now);
             }
-            None => match d.poll_timeout() {
+            None => match d.poll_timeout().map(|w| w.at) {
                 Some(t) => {
                     now = now.max(t);
                     d.handle_timeout(now);

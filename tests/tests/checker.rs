@@ -3,6 +3,7 @@
 //! variants in `broken.rs` show the same for a real, wrong handover.)
 
 use baton_core::effect::{Action, Cmd, Effect, EffectId, Event, Failure, Observation, Outcome, Step};
+use baton_core::failure::Why;
 use baton_core::shell::Command;
 use baton_core::sim::fleet::Fleet;
 use baton_core::sim::fleet_for;
@@ -114,7 +115,12 @@ fn safe_stop_fires_on_a_stop_before_the_new_container_is_ready() {
 #[test]
 fn stray_effects_fire_after_a_failure_or_an_unreachable_host() {
     let mut r = Run::new();
-    let f = Failure { host: "h2".into(), role: Some("web".into()), step: Step::RunNew, error: "boom".into() };
+    let f = Failure {
+        host: "h2".into(),
+        role: Some("web".into()),
+        step: Some(Step::RunNew),
+        why: Why::Unreadable("boom".into()),
+    };
     r.event(1000, Event::HostFailed(f));
     // Cleanup of the new container is allowed; anything else is not.
     r.effect(1100, "h2", Some("web"), Action::Stop { name: "app-web-v2".into() });
@@ -135,14 +141,19 @@ fn stray_effects_fire_after_a_failure_or_an_unreachable_host() {
 #[test]
 fn lock_fires_on_a_release_after_a_failure_and_on_a_silent_held_lock() {
     let mut r = Run::new();
-    let f = Failure { host: "h2".into(), role: Some("web".into()), step: Step::RunNew, error: "boom".into() };
+    let f = Failure {
+        host: "h2".into(),
+        role: Some("web".into()),
+        step: Some(Step::RunNew),
+        why: Why::Unreadable("boom".into()),
+    };
     r.event(1000, Event::HostFailed(f.clone()));
     r.effect(2000, "h1", None, Action::LockRelease);
     assert!(r.fired().contains(&Invariant::Lock), "{:?}", r.checker.violations());
 
     // Failed, the lock is ours and held, and nobody is told.
     let mut r = Run::new();
-    let id = r.effect(0, "h1", None, Action::LockAcquire);
+    let id = r.effect(0, "h1", None, Action::LockAcquire { details: "bG9jaw==".into() });
     r.fleet.hosts.get_mut("h1").expect("h1").lock = Some("bG9jaw==".into());
     r.ok(10, id, "");
     r.event(1000, Event::HostFailed(f.clone()));
@@ -153,7 +164,7 @@ fn lock_fires_on_a_release_after_a_failure_and_on_a_silent_held_lock() {
 
     // The same, told.
     let mut r = Run::new();
-    let id = r.effect(0, "h1", None, Action::LockAcquire);
+    let id = r.effect(0, "h1", None, Action::LockAcquire { details: "bG9jaw==".into() });
     r.fleet.hosts.get_mut("h1").expect("h1").lock = Some("bG9jaw==".into());
     r.ok(10, id, "");
     r.event(1000, Event::HostFailed(f.clone()));
@@ -179,7 +190,6 @@ fn accounted_fires_on_a_new_container_nobody_names() {
             proxied: true,
         },
     );
-    use baton_core::sim::Responder;
     let e = Effect::RunCmd(Cmd {
         id,
         host: "h2".into(),
@@ -194,8 +204,13 @@ fn accounted_fires_on_a_new_container_nobody_names() {
         cmd: Command::program("true"),
         stdin: None,
     });
-    r.fleet.answer(&e, 0);
-    let f = Failure { host: "h2".into(), role: Some("web".into()), step: Step::WaitHealthy, error: "slow".into() };
+    r.fleet.respond(&e, 0);
+    let f = Failure {
+        host: "h2".into(),
+        role: Some("web".into()),
+        step: Some(Step::WaitHealthy),
+        why: Why::Unreadable("slow".into()),
+    };
     r.event(9000, Event::HostFailed(f.clone()));
     r.event(9000, Event::LockKept { host: "h1".into(), reason: "failed".into() });
     r.event(9000, Event::Finished(Outcome::Failed { failures: vec![f] }));
@@ -220,11 +235,12 @@ fn termination_fires_over_the_bound_and_on_a_run_that_never_finishes() {
 
     // Finished, with a command still running.
     let mut r = Run::new();
-    let id = r.effect(0, "h1", None, Action::LockAcquire);
+    let id = r.effect(0, "h1", None, Action::LockAcquire { details: "bG9jaw==".into() });
     r.fleet.hosts.get_mut("h1").expect("h1").lock = Some("bG9jaw==".into());
     r.ok(10, id, "");
     r.effect(10, "h1", None, Action::PrepareImage { version: "v2".into() });
-    let f = Failure { host: "h2".into(), role: None, step: Step::PrepareImage, error: "boom".into() };
+    let f =
+        Failure { host: "h2".into(), role: None, step: Some(Step::PrepareImage), why: Why::Unreadable("boom".into()) };
     r.event(20, Event::HostFailed(f.clone()));
     r.event(20, Event::LockKept { host: "h1".into(), reason: "failed".into() });
     r.event(20, Event::Finished(Outcome::Failed { failures: vec![f] }));

@@ -106,7 +106,7 @@ fn an_interrupt_whose_lock_release_fails_is_no_success() {
     let deploy = Deploy::new(plan, sc.seed, 0);
     let run = drive_with_interrupt(deploy, &mut fleet, 0, 10_000, Trace::new(), Some(250));
     let Some(Outcome::Failed { failures }) = &run.outcome else { panic!("{:?}\n{}", run.outcome, run.trace.render()) };
-    assert!(failures.iter().any(|f| f.error.contains("interrupted")), "{failures:?}");
+    assert!(failures.iter().any(|f| f.why.is_interrupt()), "{failures:?}");
     assert!(
         run.events.iter().any(|(_, e)| matches!(e, Event::LockKept { .. })),
         "the user is told the lock may be held:\n{}",

@@ -6,10 +6,15 @@
 //! health command with the cord, cord mount and hostname pattern), so that
 //! baton can take over a fleet that Kamal deployed, and the reverse.
 
+mod paths;
+
+pub use paths::{container_name, env_file_path, lock_dir, run_path, CordDir};
+
 use crate::config::{Config, OptionValue, Role};
 use crate::shell::{home_path, Command, Word};
 
-/// Directory inside the container where Kamal mounts the cord.
+/// The name of the cord file in a cord directory: the health check fails
+/// once it is gone.
 pub const CORD_FILE: &str = "cord";
 
 /// The status format baton reads: the state, then, when there is a health
@@ -22,17 +27,6 @@ pub const STATUS_FORMAT: &str =
 
 fn docker() -> Command {
     Command::program("docker")
-}
-
-/// A path under the run directory. A relative run directory lives in the
-/// remote user's home (where an SSH command starts).
-fn run_path(cfg: &Config, rest: &str) -> String {
-    format!("{}/{}", cfg.run_directory.trim_end_matches('/'), rest)
-}
-
-/// `<service>-<role>[-<dest>]-<version>`
-pub fn container_name(cfg: &Config, role: &str, version: &str) -> String {
-    format!("{}-{}", cfg.role_full_name(role), version)
 }
 
 /// `--filter label=service=… [--filter label=destination=…] [--filter label=role=…]`
@@ -128,8 +122,7 @@ pub fn rename(from: &str, to: &str) -> Command {
 /// Host directory of a role's cord for this run. Relative run directories
 /// are anchored at the remote home, as Kamal anchors them at `$(pwd)`.
 pub fn cord_host_dir(cfg: &Config, role: &str, run_id: &str) -> Word {
-    let rest = run_path(cfg, &format!("cords/{}-{run_id}", cfg.role_full_name(role)));
-    host_path(cfg, &rest)
+    host_path(cfg, &CordDir::new(cfg, role, run_id).path)
 }
 
 fn host_path(cfg: &Config, path: &str) -> Word {
@@ -157,11 +150,6 @@ pub fn tie_cord(cfg: &Config, role: &str, run_id: &str) -> Command {
 /// cut (by an earlier run whose answer was lost) is not an error.
 pub fn cut_cord(dir: &str) -> Command {
     Command::program("rm").fixed("-rf").arg(dir)
-}
-
-/// `.kamal/env/roles/<service>-<role>[-<dest>].env`
-pub fn env_file_path(cfg: &Config, role: &str) -> String {
-    run_path(cfg, &format!("env/roles/{}.env", cfg.role_full_name(role)))
 }
 
 fn env_args(cfg: &Config, role: &Role) -> Command {
@@ -203,18 +191,20 @@ pub fn health_cmd_with_cord(cmd: &str, cord_dir: &str) -> String {
 }
 
 fn health_args(cfg: &Config, role: &Role, run_id: &str) -> Command {
-    let (Some(cmd), Some(hc)) = (cfg.health_cmd(role), cfg.role_healthcheck(role)) else {
+    let (Some(cmd), Some(hc)) = (&role.spec.health_cmd, &role.spec.healthcheck) else {
         return Command::new();
     };
-    match (&hc.cord, cfg.uses_cord(role)) {
-        (Some(cord), true) => Command::new()
+    match role.spec.cord_mount() {
+        Some(cord) => Command::new()
             .fixed("--health-cmd")
-            .arg(health_cmd_with_cord(&cmd, cord))
+            .arg(health_cmd_with_cord(cmd, cord))
             .fixed("--health-interval")
-            .arg(hc.interval)
+            .arg(hc.interval.clone())
             .fixed("--volume")
             .arg(glue(cord_host_dir(cfg, &role.name, run_id), &format!(":{cord}"))),
-        _ => Command::new().fixed("--health-cmd").arg(cmd).fixed("--health-interval").arg(hc.interval),
+        None => {
+            Command::new().fixed("--health-cmd").arg(cmd.clone()).fixed("--health-interval").arg(hc.interval.clone())
+        }
     }
 }
 
@@ -423,11 +413,6 @@ pub fn remove_containers(cfg: &Config, role: &str) -> Command {
 /// `app remove_images`
 pub fn remove_images(cfg: &Config) -> Command {
     docker().fixed("image").fixed("prune").fixed("--all").fixed("--force").then(filters(cfg, None))
-}
-
-/// `.kamal/lock-<service>`
-pub fn lock_dir(cfg: &Config) -> String {
-    run_path(cfg, &format!("lock-{}", cfg.service))
 }
 
 /// Take the lock: `mkdir` is atomic, so only one deploy gets it.

@@ -187,13 +187,36 @@ pub struct BatonSettings {
     pub connect_timeout_ms: Millis,
     /// Longest a single remote command may take.
     pub command_timeout_ms: Millis,
-    /// Host key policy: `strict`, `accept-new` (default) or `off`.
-    pub known_hosts: String,
+    /// Host key policy (`baton.known_hosts`).
+    pub known_hosts: KnownHosts,
     /// A known_hosts file to use instead of ~/.ssh/known_hosts.
     pub known_hosts_file: Option<String>,
     /// A command run on each host that prints the proxy's routing table in
     /// Traefik v2's `/api/http/services` JSON; None: pause instead.
     pub routes_command: Option<String>,
+}
+
+/// How SSH checks host keys (`baton.known_hosts`), for every connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KnownHosts {
+    /// `strict`: the key must already be known.
+    Strict,
+    /// `accept-new` (the default): trust a key on first use, then require it.
+    #[default]
+    AcceptNew,
+    /// `off`: accept any key (test fleets only).
+    Off,
+}
+
+impl KnownHosts {
+    /// The value of ssh's `StrictHostKeyChecking` option for this policy.
+    pub fn ssh_option(self) -> &'static str {
+        match self {
+            KnownHosts::Strict => "yes",
+            KnownHosts::AcceptNew => "accept-new",
+            KnownHosts::Off => "no",
+        }
+    }
 }
 
 /// `baton.routes: traefik`: read Traefik's API from inside its container.
@@ -207,7 +230,7 @@ impl Default for BatonSettings {
             pause_margin_ms: 1000,
             connect_timeout_ms: 10_000,
             command_timeout_ms: 120_000,
-            known_hosts: "accept-new".into(),
+            known_hosts: KnownHosts::AcceptNew,
             known_hosts_file: None,
             routes_command: None,
         }
@@ -224,10 +247,42 @@ pub struct Role {
     pub labels: Vec<(String, String)>,
     /// Role env (merged over the global env by [`Config::role_env`]).
     pub env: Env,
-    /// `healthcheck:` given on the role itself.
-    pub healthcheck: Option<Mapping>,
+    /// `healthcheck:` given on the role itself, as written (read only while
+    /// the config is parsed: [`Role::spec`] holds the result).
+    healthcheck_raw: Option<Mapping>,
     /// `traefik: true` on a role other than `web`.
     pub traefik: bool,
+    /// What the role's settings come to, resolved once when the config is parsed.
+    pub spec: RoleSpec,
+}
+
+/// A role's health check, cord and proxy settings, resolved once when the
+/// config is parsed (Kamal 1.0's rules), so that nothing derives them again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleSpec {
+    /// Runs behind Traefik (`web`, or `traefik: true`): its containers carry
+    /// Traefik's labels, and the proxy routes to them when healthy.
+    pub proxied: bool,
+    /// The health check settings: for Traefik roles the global
+    /// `healthcheck:` with the role's merged over it; for other roles only the
+    /// role's own. None: no health check.
+    pub healthcheck: Option<Healthcheck>,
+    /// The command the container's health check runs (`cmd`, else curl).
+    pub health_cmd: Option<String>,
+    /// Kamal's `uses_cord?`: a Traefik role with a cord directory and a
+    /// health command.
+    pub uses_cord: bool,
+}
+
+impl RoleSpec {
+    /// Docker's health check interval, when the container has a health check.
+    pub fn health_interval_ms(&self) -> Option<Millis> {
+        self.health_cmd.as_ref().and(self.healthcheck.as_ref()).map(|h| h.interval_ms)
+    }
+    /// The cord's directory inside the container, when the role uses the cord.
+    pub fn cord_mount(&self) -> Option<&str> {
+        self.healthcheck.as_ref().and_then(|h| h.cord.as_deref()).filter(|_| self.uses_cord)
+    }
 }
 
 /// A parsed, validated configuration.
@@ -240,8 +295,6 @@ pub struct Config {
     pub registry: Registry,
     pub env: Env,
     pub healthcheck: Healthcheck,
-    /// Raw global `healthcheck:` mapping, merged under each role's.
-    healthcheck_raw: Mapping,
     pub readiness_delay_ms: Millis,
     pub boot: Boot,
     pub stop_wait_time: Option<u64>,
@@ -504,46 +557,6 @@ impl Config {
         }
     }
 
-    /// True for `web` and for roles with `traefik: true` (Kamal 1.0).
-    pub fn runs_traefik(&self, role: &Role) -> bool {
-        role.name == "web" || role.traefik
-    }
-
-    /// The role's health check settings: for Traefik roles the global
-    /// `healthcheck:` with the role's merged over it; for other roles only the
-    /// role's own (Kamal 1.0).
-    pub fn role_healthcheck(&self, role: &Role) -> Option<Healthcheck> {
-        let mut merged = if self.runs_traefik(role) { self.healthcheck_raw.clone() } else { Mapping::new() };
-        match &role.healthcheck {
-            Some(m) => {
-                for (k, v) in m {
-                    merged.insert(k.clone(), v.clone());
-                }
-            }
-            None if !self.runs_traefik(role) => return None,
-            None => {}
-        }
-        // Values were validated at parse time; a fresh context only collects
-        // problems that cannot occur here.
-        Some(healthcheck_from(&merged, &mut |_, _| {}))
-    }
-
-    /// The health command the container runs, if any (`cmd`, else curl).
-    pub fn health_cmd(&self, role: &Role) -> Option<String> {
-        let hc = self.role_healthcheck(role)?;
-        Some(match hc.cmd {
-            Some(cmd) => cmd,
-            None => format!("curl -f http://localhost:{}{} || exit 1", hc.port, hc.path),
-        })
-    }
-
-    /// Kamal's `uses_cord?`: Traefik role, a cord directory, a health command.
-    pub fn uses_cord(&self, role: &Role) -> bool {
-        self.runs_traefik(role)
-            && self.role_healthcheck(role).is_some_and(|h| h.cord.is_some())
-            && self.health_cmd(role).is_some()
-    }
-
     /// Labels of the role's containers, in Kamal's order: service, role,
     /// destination, Traefik's, the global labels, the role's labels. A later
     /// key replaces an earlier one in place (Ruby's Hash#merge).
@@ -558,7 +571,7 @@ impl Config {
         if let Some(d) = &self.destination {
             set("destination".into(), d.clone());
         }
-        if self.runs_traefik(role) {
+        if role.spec.proxied {
             let s = self.role_full_name(&role.name);
             set(format!("traefik.http.services.{s}.loadbalancer.server.scheme"), "http".into());
             set(format!("traefik.http.routers.{s}.rule"), "PathPrefix(`/`)".into());
@@ -714,8 +727,10 @@ fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<String>) -> Conf
     }
     let baton = parse_baton(ctx, root.get("baton"));
 
-    for role in &roles {
-        if let Some(hc) = &role.healthcheck {
+    let mut roles = roles;
+    for role in &mut roles {
+        role.spec = resolve_role(role, &healthcheck_raw);
+        if let Some(hc) = &role.healthcheck_raw {
             let base = join(&join("servers", &role.name), "healthcheck");
             let mut problems = vec![];
             healthcheck_from(hc, &mut |k, m| problems.push((join(&base, k), m)));
@@ -737,7 +752,6 @@ fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<String>) -> Conf
         registry,
         env,
         healthcheck,
-        healthcheck_raw,
         readiness_delay_ms,
         boot,
         stop_wait_time,
@@ -751,6 +765,25 @@ fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<String>) -> Conf
         baton,
         warnings: vec![],
     }
+}
+
+/// A role's [`RoleSpec`], from its own `healthcheck:` and the global one.
+fn resolve_role(role: &Role, global_healthcheck: &Mapping) -> RoleSpec {
+    let proxied = role.name == "web" || role.traefik;
+    let mut merged = if proxied { global_healthcheck.clone() } else { Mapping::new() };
+    if let Some(m) = &role.healthcheck_raw {
+        for (k, v) in m {
+            merged.insert(k.clone(), v.clone());
+        }
+    }
+    // Values were checked as the config was read: problems cannot occur here.
+    let healthcheck = (proxied || role.healthcheck_raw.is_some()).then(|| healthcheck_from(&merged, &mut |_, _| {}));
+    let health_cmd = healthcheck.as_ref().map(|hc| match &hc.cmd {
+        Some(cmd) => cmd.clone(),
+        None => format!("curl -f http://localhost:{}{} || exit 1", hc.port, hc.path),
+    });
+    let uses_cord = proxied && healthcheck.as_ref().is_some_and(|h| h.cord.is_some()) && health_cmd.is_some();
+    RoleSpec { proxied, healthcheck, health_cmd, uses_cord }
 }
 
 fn required_str(ctx: &mut Ctx<'_>, m: &Mapping, key: &str) -> Option<String> {
@@ -1004,8 +1037,9 @@ fn parse_servers(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Vec<Role> {
                 options: vec![],
                 labels: vec![],
                 env: Env::default(),
-                healthcheck: None,
+                healthcheck_raw: None,
                 traefik: false,
+                spec: RoleSpec::default(),
             });
         }
         Some(Value::Mapping(m)) => {
@@ -1057,8 +1091,9 @@ fn parse_role(ctx: &mut Ctx<'_>, name: &str, spec: &Value, path: &str) -> Option
         options: vec![],
         labels: vec![],
         env: Env::default(),
-        healthcheck: None,
+        healthcheck_raw: None,
         traefik: false,
+        spec: RoleSpec::default(),
     };
     match spec {
         Value::Sequence(_) => role.hosts = parse_hosts(ctx, Some(spec), path),
@@ -1085,7 +1120,7 @@ fn parse_role(ctx: &mut Ctx<'_>, name: &str, spec: &Value, path: &str) -> Option
             role.options = parse_options(ctx, m.get("options"), &join(path, "options"));
             role.labels = string_map(ctx, m.get("labels"), &join(path, "labels"), true);
             role.env = parse_env(ctx, m.get("env"), &join(path, "env"));
-            role.healthcheck = match m.get("healthcheck") {
+            role.healthcheck_raw = match m.get("healthcheck") {
                 None | Some(Value::Null) => None,
                 Some(Value::Mapping(h)) => Some(h.clone()),
                 Some(other) => {
@@ -1317,7 +1352,9 @@ fn parse_baton(ctx: &mut Ctx<'_>, v: Option<&Value>) -> BatonSettings {
             "command_timeout" => &mut b.command_timeout_ms,
             "known_hosts" => {
                 match v.as_str() {
-                    Some(s @ ("strict" | "accept-new" | "off")) => b.known_hosts = s.to_string(),
+                    Some("strict") => b.known_hosts = KnownHosts::Strict,
+                    Some("accept-new") => b.known_hosts = KnownHosts::AcceptNew,
+                    Some("off") => b.known_hosts = KnownHosts::Off,
                     _ => ctx.err(&p, format!("expected strict, accept-new or off, found {}", describe(v))),
                 }
                 continue;

@@ -33,8 +33,8 @@ fn minimal_config_gets_kamal_defaults() {
     assert!(c.warnings.is_empty());
     assert_eq!(c.primary_host(), "1.1.1.1");
     let web = c.role("web").unwrap();
-    assert!(c.uses_cord(web));
-    assert_eq!(c.health_cmd(web).unwrap(), "curl -f http://localhost:3000/up || exit 1");
+    assert!(web.spec.uses_cord);
+    assert_eq!(web.spec.health_cmd.as_deref().unwrap(), "curl -f http://localhost:3000/up || exit 1");
 }
 
 const FULL: &str = r#"
@@ -128,10 +128,10 @@ fn full_config_parses_every_key() {
     assert_eq!(c.baton.poll_interval_ms, 250);
     assert_eq!(c.logging.driver.as_deref(), Some("json-file"));
     // jobs runs no Traefik: no health check, no cord.
-    assert!(!c.uses_cord(jobs));
-    assert!(c.health_cmd(jobs).is_none());
+    assert!(!jobs.spec.uses_cord);
+    assert!(jobs.spec.health_cmd.is_none());
     let web = c.role("web").unwrap();
-    assert_eq!(c.health_cmd(web).unwrap(), "curl -f http://localhost:4000/health || exit 1");
+    assert_eq!(web.spec.health_cmd.as_deref().unwrap(), "curl -f http://localhost:4000/health || exit 1");
     let labels = c.role_labels(web);
     assert_eq!(labels[0], ("service".into(), "app".into()));
     assert_eq!(labels[1], ("role".into(), "web".into()));
@@ -319,8 +319,8 @@ fn unknown_keys_warn() {
 fn cord_can_be_switched_off_and_cmd_overrides_curl() {
     let c = parse("service: app\nimage: app\nservers: [1.1.1.1]\nhealthcheck:\n  cord: false\n  cmd: wget -qO- http://localhost:3000/up\n").unwrap();
     let web = c.role("web").unwrap();
-    assert!(!c.uses_cord(web));
-    assert_eq!(c.health_cmd(web).unwrap(), "wget -qO- http://localhost:3000/up");
+    assert!(!web.spec.uses_cord);
+    assert_eq!(web.spec.health_cmd.as_deref().unwrap(), "wget -qO- http://localhost:3000/up");
 }
 
 #[test]

@@ -14,9 +14,10 @@
 //! jitter of up to `jitter` drawn from the seed: a busy proxy is late.
 
 use crate::deploy::DOCKER_HEALTH_RETRIES;
+use crate::docker::{Health, State};
+use crate::driver::{Answer, Responder};
 use crate::effect::{Action, Effect, EffectId, Observation};
 use crate::rng::Rng;
-use crate::sim::Responder;
 use crate::time::{Millis, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -107,7 +108,7 @@ pub struct Fault {
 /// Short name of an action, used to name steps in faults.
 pub fn action_kind(a: &Action) -> &'static str {
     match a {
-        Action::LockAcquire | Action::LockRead | Action::LockRelease => "lock",
+        Action::LockAcquire { .. } | Action::LockRead | Action::LockRelease => "lock",
         Action::PrepareImage { .. } => "prepare",
         Action::ListContainers => "list",
         Action::Rename { .. } => "rename",
@@ -185,17 +186,17 @@ impl Host {
         self.dirs.get(dir).is_some_and(|(c, r)| *c <= t && r.is_none_or(|r| t < r))
     }
 
-    /// Docker's health status at `t`: `starting`, `healthy` or `unhealthy`.
-    pub fn health(&self, c: &Container, t: Time) -> &'static str {
+    /// Docker's health status at `t` (None without a health check).
+    pub fn health(&self, c: &Container, t: Time) -> Option<Health> {
         self.health_streak(c, t).0
     }
 
     /// Docker's health status at `t` and its failing streak.
-    pub fn health_streak(&self, c: &Container, t: Time) -> (&'static str, u64) {
+    pub fn health_streak(&self, c: &Container, t: Time) -> (Option<Health>, u64) {
         if c.health_iv.is_none() {
-            return ("", 0);
+            return (None, 0);
         }
-        let mut status = if c.preexisting { "healthy" } else { "starting" };
+        let mut status = if c.preexisting { Health::Healthy } else { Health::Starting };
         let mut fails = 0u64;
         for tk in c.check_times(t) {
             if c.exited.is_some_and(|e| tk >= e) {
@@ -203,31 +204,33 @@ impl Host {
             }
             let pass = c.serving(tk) && c.cord_dir.as_deref().is_none_or(|d| self.dir_exists(d, tk));
             if pass {
-                status = "healthy";
+                status = Health::Healthy;
                 fails = 0;
             } else {
                 fails += 1;
                 if fails >= DOCKER_HEALTH_RETRIES {
-                    status = "unhealthy";
+                    status = Health::Unhealthy;
                 }
             }
         }
-        (status, fails)
+        (Some(status), fails)
     }
 
-    fn state(&self, c: &Container, t: Time) -> &'static str {
+    fn state(&self, c: &Container, t: Time) -> State {
         if c.exited.is_some_and(|e| t >= e) {
-            "exited"
+            State::Exited
         } else if c.profile.crash {
-            "restarting"
+            State::Restarting
         } else {
-            "running"
+            State::Running
         }
     }
 
     /// Would the proxy route to `c` at `t`, if it saw Docker as it is at `t`?
     pub fn routable(&self, c: &Container, t: Time) -> bool {
-        c.proxied && self.state(c, t) == "running" && (c.health_iv.is_none() || self.health(c, t) == "healthy")
+        c.proxied
+            && self.state(c, t) == State::Running
+            && (c.health_iv.is_none() || self.health(c, t) == Some(Health::Healthy))
     }
 
     /// The times at which `routable(c, ·)` may change, up to `until`.
@@ -409,14 +412,7 @@ impl Fleet {
     }
 
     /// Apply an action at `at` and give its result: (exit code, stdout, stderr, duration).
-    fn apply(
-        &mut self,
-        host: &str,
-        role: &str,
-        action: &Action,
-        cmd_text: &str,
-        at: Time,
-    ) -> (i32, String, String, Millis) {
+    fn apply(&mut self, host: &str, role: &str, action: &Action, at: Time) -> (i32, String, String, Millis) {
         let costs = self.costs.clone();
         match action {
             Action::Routes => return (0, self.routes_json(host, at) + "\n", String::new(), costs.inspect),
@@ -431,7 +427,7 @@ impl Fleet {
         let h = self.hosts.get_mut(host).expect("known host");
         let find = |h: &Host, name: &str| h.containers.iter().position(|c| c.name == name);
         match action {
-            Action::LockAcquire => match &h.lock {
+            Action::LockAcquire { details } => match &h.lock {
                 Some(_) => (
                     1,
                     String::new(),
@@ -439,10 +435,7 @@ impl Fleet {
                     costs.small,
                 ),
                 None => {
-                    // The details are the base64 word of the printf.
-                    let details =
-                        cmd_text.split(' ').find(|w| w.len() > 20 && !w.contains('/')).unwrap_or("").to_string();
-                    h.lock = Some(details);
+                    h.lock = Some(details.clone());
                     (0, String::new(), String::new(), costs.small)
                 }
             },
@@ -466,7 +459,7 @@ impl Fleet {
                     .iter()
                     .rev()
                     .filter(|c| c.role == role || c.name.contains(&prefix))
-                    .map(|c| format!("{}\t{}", c.name, h.state(c, at)))
+                    .map(|c| format!("{}\t{}", c.name, h.state(c, at).as_str()))
                     .collect();
                 (0, lines.iter().map(|l| format!("{l}\n")).collect(), String::new(), costs.inspect)
             }
@@ -517,12 +510,10 @@ impl Fleet {
             Action::Status { name } => match find(h, name) {
                 Some(i) => {
                     let c = &h.containers[i];
-                    let state = h.state(c, at);
-                    let out = if c.health_iv.is_some() {
-                        let (health, streak) = h.health_streak(c, at);
-                        format!("{state} {health} {streak}\n")
-                    } else {
-                        format!("{state}\n")
+                    let state = h.state(c, at).as_str();
+                    let out = match h.health_streak(c, at) {
+                        (Some(health), streak) => format!("{state} {} {streak}\n", health.as_str()),
+                        (None, _) => format!("{state}\n"),
                     };
                     (0, out, String::new(), costs.inspect)
                 }
@@ -568,7 +559,16 @@ impl Fleet {
 }
 
 impl Responder for Fleet {
-    fn answer(&mut self, effect: &Effect, now: Time) -> (Millis, Observation) {
+    fn answer(&mut self, effect: &Effect, now: Time) -> Answer {
+        let (after, obs) = self.respond(effect, now);
+        Answer::After(after, obs)
+    }
+}
+
+impl Fleet {
+    /// Carry out `effect`, issued at `now`, on the simulated host: its
+    /// observation, and how long it takes to arrive.
+    pub fn respond(&mut self, effect: &Effect, now: Time) -> (Millis, Observation) {
         let c = effect.cmd();
         let id: EffectId = c.id;
         let kind = action_kind(&c.action);
@@ -593,7 +593,7 @@ impl Responder for Fleet {
         let role = c.role.clone().unwrap_or_default();
         let handshake = if self.connected.insert(c.host.clone()) { self.costs.connect } else { 0 };
         let at = now + handshake + self.costs.rtt / 2;
-        let (code, stdout, stderr, took) = self.apply(&c.host, &role, &c.action, &c.cmd.render(), at);
+        let (code, stdout, stderr, took) = self.apply(&c.host, &role, &c.action, at);
         let delay = handshake + self.costs.rtt + took;
         let drop_here = self.has_fault(&c.host, |f| matches!(f, FaultKind::DropConnection(k) if k == kind))
             && self.fired.insert((c.host.clone(), format!("drop:{kind}")));

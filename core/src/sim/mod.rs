@@ -1,21 +1,18 @@
-//! Drive a [`Deploy`] against something that answers its effects in virtual
-//! time: a test's scripted responder, or the simulated fleet. No I/O, no
-//! clock: time advances only to the next completion or deadline.
+//! Run a machine against something that answers its effects in virtual
+//! time (a test's scripted responder, or the simulated fleet) through the
+//! one [`crate::driver::Driver`], keeping a [`Trace`]. No I/O, no clock.
 
 pub mod fleet;
 pub mod report;
 
 use crate::deploy::Deploy;
+use crate::driver::Driver;
+pub use crate::driver::{Answer, Responder};
 use crate::effect::{Effect, Event, Observation, Outcome};
+use crate::machine::{Machine, Wake};
 use crate::time::{Millis, Time};
 use crate::trace::Trace;
 use std::collections::BTreeMap;
-
-/// Answers effects the way hosts would.
-pub trait Responder {
-    /// Answer `effect`, issued at `now`: the observation and how long it takes.
-    fn answer(&mut self, effect: &Effect, now: Time) -> (Millis, Observation);
-}
 
 /// The result of a driven run.
 #[derive(Debug, Clone)]
@@ -29,77 +26,67 @@ pub struct Run {
     pub steps: usize,
 }
 
-/// Run `deploy` to its end (or `max_steps` inputs) against `responder`,
-/// starting at `start`.
-pub fn drive(deploy: Deploy, responder: &mut dyn Responder, start: Time, max_steps: usize, trace: Trace) -> Run {
-    drive_with_interrupt(deploy, responder, start, max_steps, trace, None)
+/// A responder that also writes the run into a trace.
+pub struct Traced<'a> {
+    pub inner: &'a mut dyn Responder,
+    pub trace: &'a mut Trace,
 }
 
-/// [`drive`], with the user's interrupt (Ctrl-C) arriving at `interrupt_at`.
-pub fn drive_with_interrupt(
-    mut deploy: Deploy,
+impl Responder for Traced<'_> {
+    fn answer(&mut self, effect: &Effect, now: Time) -> Answer {
+        self.inner.answer(effect, now)
+    }
+    fn on_effect(&mut self, now: Time, effect: &Effect) {
+        self.trace.effect(now, effect);
+        self.inner.on_effect(now, effect);
+    }
+    fn on_event(&mut self, now: Time, event: &Event) {
+        self.trace.event(now, event);
+        self.inner.on_event(now, event);
+    }
+    fn on_observation(&mut self, now: Time, obs: &Observation) {
+        self.trace.observation(now, obs);
+        self.inner.on_observation(now, obs);
+    }
+    fn on_wake(&mut self, now: Time, wake: &Wake) {
+        self.trace.wake(now, wake);
+        self.inner.on_wake(now, wake);
+    }
+    fn on_interrupt(&mut self, now: Time) {
+        self.trace.note(now, "-", "", "SIGINT", "the user interrupts the deploy");
+        self.inner.on_interrupt(now);
+    }
+    fn on_step(&mut self, now: Time, steps: usize) {
+        self.inner.on_step(now, steps);
+    }
+}
+
+/// Run `machine` to its end (or `max_steps` inputs) against `responder`,
+/// starting at `start`.
+pub fn drive<M: Machine>(
+    machine: M,
     responder: &mut dyn Responder,
     start: Time,
     max_steps: usize,
     trace: Trace,
-    mut interrupt_at: Option<Time>,
 ) -> Run {
-    let mut trace = trace;
-    let mut now = start;
-    // (time, sequence) → observation, so equal times keep issue order.
-    let mut inbox: BTreeMap<(Time, u64), Observation> = BTreeMap::new();
-    let mut seq = 0u64;
-    let mut run = Run { outcome: None, end: start, trace: Trace::new(), events: vec![], effects: vec![], steps: 0 };
-    loop {
-        while let Some(e) = deploy.poll_effect() {
-            trace.effect(now, &e);
-            let (delay, obs) = responder.answer(&e, now);
-            inbox.insert((now + delay, seq), obs);
-            seq += 1;
-            run.effects.push((now, e));
-        }
-        while let Some(ev) = deploy.poll_event() {
-            trace.event(now, &ev);
-            if let Event::Finished(o) = &ev {
-                run.outcome = Some(o.clone());
-            }
-            run.events.push((now, ev));
-        }
-        if run.outcome.is_some() || run.steps >= max_steps {
-            break;
-        }
-        let next_obs = inbox.keys().next().map(|k| k.0);
-        let next_timer = deploy.poll_timeout();
-        if let Some(at) =
-            interrupt_at.filter(|&at| next_obs.is_none_or(|o| at <= o) && next_timer.is_none_or(|t| at <= t))
-        {
-            now = now.max(at);
-            interrupt_at = None;
-            run.steps += 1;
-            trace.note(now, "-", "", "SIGINT", "the user interrupts the deploy");
-            deploy.handle_interrupt(now);
-            continue;
-        }
-        let next = match (next_obs, next_timer) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) => a,
-            (None, Some(b)) => b,
-            (None, None) => break,
-        };
-        now = now.max(next);
-        run.steps += 1;
-        if next_obs == Some(next) {
-            let key = *inbox.keys().next().expect("checked above");
-            let obs = inbox.remove(&key).expect("present");
-            trace.observation(now, &obs);
-            deploy.handle_observation(&obs, now);
-        } else {
-            deploy.handle_timeout(now);
-        }
-    }
-    run.end = now;
-    run.trace = trace;
-    run
+    drive_with_interrupt(machine, responder, start, max_steps, trace, None)
+}
+
+/// [`drive`], with the user's interrupt (Ctrl-C) arriving at `interrupt_at`.
+pub fn drive_with_interrupt<M: Machine>(
+    machine: M,
+    responder: &mut dyn Responder,
+    start: Time,
+    max_steps: usize,
+    mut trace: Trace,
+    interrupt_at: Option<Time>,
+) -> Run {
+    let mut traced = Traced { inner: responder, trace: &mut trace };
+    let mut d = Driver::new(machine, start, &mut traced);
+    d.interrupt_at = interrupt_at;
+    d.drive_bounded(&mut traced, max_steps);
+    Run { outcome: d.outcome, end: d.now, trace, events: d.events, effects: d.effects, steps: d.steps }
 }
 
 /// What to simulate besides the plan itself.
@@ -149,15 +136,10 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
         for host in &plan.hosts {
             for role in plan.roles_on(host) {
                 let Some(r) = cfg.role(&role) else { continue };
-                let iv = cfg.health_cmd(r).and(cfg.role_healthcheck(r)).map(|h| h.interval_ms);
-                let cord = cfg.uses_cord(r).then(|| {
-                    format!(
-                        "{}/{}/cords/{}-{}",
-                        fleet::HOME,
-                        cfg.run_directory,
-                        cfg.role_full_name(&role),
-                        "0".repeat(32)
-                    )
+                let iv = r.spec.health_interval_ms();
+                let cord = r.spec.uses_cord.then(|| {
+                    let dir = cmds::CordDir::new(cfg, &role, &"0".repeat(32)).path;
+                    format!("{}/{dir}", fleet::HOME)
                 });
                 let profile = fleet.profiles.get(v0).cloned().unwrap_or_else(|| fleet.default_profile.clone());
                 let c = fleet::Container {
@@ -171,7 +153,7 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
                     // Its checks run at some phase of their own.
                     first_check_after: iv.map_or(0, |iv| 1 + phase(scenario.seed, host, &role) % iv),
                     cord_dir: cord,
-                    proxied: cfg.runs_traefik(r),
+                    proxied: r.spec.proxied,
                     profile,
                     preexisting: true,
                 };

@@ -107,7 +107,8 @@ pub struct EffectLine {
 pub struct FailureLine {
     pub host: String,
     pub role: Option<String>,
-    pub step: String,
+    /// None when the run was interrupted between steps.
+    pub step: Option<String>,
     pub error: String,
 }
 
@@ -138,8 +139,8 @@ impl Report {
                 .map(|f| FailureLine {
                     host: f.host.clone(),
                     role: f.role.clone(),
-                    step: f.step.to_string(),
-                    error: f.error.clone(),
+                    step: f.step.map(|s| s.to_string()),
+                    error: f.why.to_string(),
                 })
                 .collect(),
             _ => vec![],
@@ -208,7 +209,10 @@ impl Report {
                 s.push_str("Outcome: the deploy fails\n");
                 for f in &self.failures {
                     let role = f.role.as_deref().map(|r| format!(" [{r}]")).unwrap_or_default();
-                    s.push_str(&format!("  {}{role}: {}: {}\n", f.host, f.step, f.error));
+                    match &f.step {
+                        Some(step) => s.push_str(&format!("  {}{role}: {step}: {}\n", f.host, f.error)),
+                        None => s.push_str(&format!("  {}{role}: {}\n", f.host, f.error)),
+                    }
                 }
             }
         }

@@ -9,7 +9,7 @@ use baton_core::config::{Config, Source};
 use baton_core::deploy::Deploy;
 use baton_core::effect::{Action, Effect, Observation};
 use baton_core::plan::{LockInfo, Plan};
-use baton_core::sim::{drive, Responder, Run};
+use baton_core::sim::{drive, Answer, Responder, Run};
 use baton_core::time::{Millis, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -120,7 +120,14 @@ fn ok(id: baton_core::effect::EffectId, out: &str) -> Observation {
 }
 
 impl Responder for Scripted {
-    fn answer(&mut self, e: &Effect, now: Time) -> (Millis, Observation) {
+    fn answer(&mut self, e: &Effect, now: Time) -> Answer {
+        let (after, obs) = self.respond(e, now);
+        Answer::After(after, obs)
+    }
+}
+
+impl Scripted {
+    fn respond(&mut self, e: &Effect, now: Time) -> (Millis, Observation) {
         let c = e.cmd();
         let id = c.id;
         let at = now + LATENCY;
@@ -152,12 +159,11 @@ impl Responder for Scripted {
             _ => {
                 let h = self.hosts.get_mut(&c.host).expect("host");
                 match &c.action {
-                    Action::LockAcquire => {
+                    Action::LockAcquire { details } => {
                         if h.lock.is_some() {
                             Observation::failed(id, 1, "mkdir: cannot create directory '.kamal/lock-app': File exists")
                         } else {
-                            let b64 = c.cmd.render().split(' ').nth(7).unwrap_or("").trim_matches('\'').to_string();
-                            h.lock = Some(b64);
+                            h.lock = Some(details.clone());
                             ok(id, "")
                         }
                     }
