@@ -7,7 +7,9 @@
 //! Before anything runs, `baton` and `fleet-proxy` are built from the tree
 //! with the tests' own profile (once per test binary), so that a test never
 //! runs an old build; the fleet's proxies run that `fleet-proxy`
-//! (unless `BATON_FLEET_PROXY` names another).
+//! (unless `BATON_FLEET_PROXY` names another). Nothing reads the user's ssh
+//! config: the harness's `ssh` and baton (`ssh: config: /dev/null`) run with
+//! `-F /dev/null`.
 
 #![allow(dead_code)]
 
@@ -112,7 +114,7 @@ impl Fleet {
 
     pub fn ssh(&self, host: &str, cmd: &str) -> (i32, String, String) {
         let out = Command::new("ssh")
-            .args(["-i", &self.key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+            .args(["-F", "/dev/null", "-i", &self.key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
             .args(["-o", &format!("UserKnownHostsFile={}", self.known_hosts())])
             .arg(format!("root@{host}"))
             .arg(cmd)
@@ -138,13 +140,14 @@ impl Fleet {
         }
     }
 
-    /// A directory holding config/deploy.yml for this fleet.
+    /// A directory holding config/deploy.yml for this fleet. Its
+    /// `ssh: config: /dev/null` keeps the user's ~/.ssh/config out.
     pub fn app(&self, extra: &str) -> App {
         let dir = std::env::temp_dir().join(format!("baton-e2e-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("config")).expect("mkdir");
         let hosts: String = self.hosts.iter().map(|h| format!("  - {h}\n")).collect();
         let config = format!(
-            "service: app\nimage: baton-testapp\nservers:\n{hosts}registry:\n  server: {}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\nssh:\n  keys: [{}]\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 250ms\n  proxy_pickup: 1s\n  pause_margin: 500ms\n{extra}",
+            "service: app\nimage: baton-testapp\nservers:\n{hosts}registry:\n  server: {}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\nssh:\n  keys: [{}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 250ms\n  proxy_pickup: 1s\n  pause_margin: 500ms\n{extra}",
             self.registry,
             self.key,
             self.known_hosts()

@@ -69,7 +69,7 @@ fn main() {
     std::fs::write(
         dir.join("config/deploy.yml"),
         format!(
-            "service: app\nimage: baton-testapp\nservers:\n{list}registry:\n  server: {registry}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\nssh:\n  keys: [{key}]\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 100ms\n  proxy_pickup: 1s\n  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n",
+            "service: app\nimage: baton-testapp\nservers:\n{list}registry:\n  server: {registry}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\nssh:\n  keys: [{key}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 100ms\n  proxy_pickup: 1s\n  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n",
             known.display()
         ),
     )
@@ -196,10 +196,11 @@ fn main() {
     );
 }
 
-/// `ssh` to run `cmd` on `host` with the fleet's key and known_hosts.
+/// `ssh` to run `cmd` on `host` with the fleet's key and known_hosts, and
+/// none of the user's ssh config.
 fn ssh(key: &str, known: &Path, host: &str, cmd: &str) -> Command {
     let mut c = Command::new("ssh");
-    c.args(["-i", key, "-o", "BatchMode=yes"])
+    c.args(["-F", "/dev/null", "-i", key, "-o", "BatchMode=yes"])
         .arg("-o")
         .arg(format!("UserKnownHostsFile={}", known.display()))
         .arg(format!("root@{host}"))
