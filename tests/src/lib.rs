@@ -7,5 +7,4 @@ pub mod check;
 pub mod explore;
 pub mod fixtures;
 pub mod fuzzing;
-pub mod load;
 pub mod timed;

@@ -235,7 +235,10 @@ fn interactive_exec_runs_in_a_terminal() {
         // The terminal's output: the container's hostname (for `--reuse`,
         // the running container's: the primary host, a dash, 12 hex digits;
         // a new container gets Docker's 12-hex id), then ssh's "Connection
-        // to … closed.". (`^@` is how the terminal echoes the end of stdin.)
+        // to … closed.", which ssh prints for a session with a terminal at
+        // its default LogLevel: the config's `ssh: config: /dev/null` keeps
+        // a user's `LogLevel ERROR` (or QUIET) in ~/.ssh/config out. (`^@` is
+        // how the terminal echoes the end of stdin.)
         let lines: Vec<&str> =
             text.lines().map(|l| l.trim_start_matches("^@").trim()).filter(|l| !l.is_empty()).collect();
         let name = lines.first().copied().unwrap_or("");

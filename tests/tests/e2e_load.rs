@@ -6,7 +6,7 @@
 
 mod common;
 
-use baton_tests::load::{self, LoadConfig, LoadReport};
+use baton_loadgen::{LoadConfig, LoadReport};
 use common::*;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +26,7 @@ fn under_load(f: &Fleet, during: impl FnOnce()) -> LoadReport {
     let mut cfg = LoadConfig::new(targets(f), RATE, Duration::from_secs(120));
     cfg.expect = vec!["v1".into(), "v2".into()];
     cfg.stop = Some(stop.clone());
-    let load = std::thread::spawn(move || load::run(&cfg));
+    let load = std::thread::spawn(move || baton_loadgen::run(&cfg));
     std::thread::sleep(Duration::from_secs(1));
     during();
     std::thread::sleep(Duration::from_millis(1500));
@@ -51,15 +51,8 @@ fn wait_routed(f: &Fleet, version: &str) {
 
 /// The body of a plain HTTP GET, if it answered 200.
 fn http_get(addr: &str, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let addr: SocketAddr = addr.parse().ok()?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+    let answer = baton_http::get(addr.parse().ok()?, path, Duration::from_secs(2)).ok()?;
+    (answer.status() == 200).then(|| answer.text())
 }
 
 fn summary(r: &LoadReport) -> String {

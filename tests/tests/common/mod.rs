@@ -3,6 +3,13 @@
 //! registry), SSH to its hosts, and an app directory to run `baton` in. The
 //! tests need root and the fleet's Debian packages (`scripts/fleet deps`);
 //! without them they fail and say why.
+//!
+//! Before anything runs, `baton` and `fleet-proxy` are built from the tree
+//! with the tests' own profile (once per test binary), so that a test never
+//! runs an old build; the fleet's proxies run that `fleet-proxy`
+//! (unless `BATON_FLEET_PROXY` names another). Nothing reads the user's ssh
+//! config: the harness's `ssh` and baton (`ssh: config: /dev/null`) run with
+//! `-F /dev/null`.
 
 #![allow(dead_code)]
 
@@ -28,7 +35,12 @@ pub fn fleet() -> (&'static Fleet, MutexGuard<'static, ()>) {
     let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let f = FLEET.get_or_init(|| {
         let root = repo_root();
-        let out = Command::new(root.join("scripts/fleet")).args(["up", "3"]).output().expect("run scripts/fleet");
+        let mut up = Command::new(root.join("scripts/fleet"));
+        up.args(["up", "3"]);
+        if std::env::var_os("BATON_FLEET_PROXY").is_none() {
+            up.env("BATON_FLEET_PROXY", built().join("fleet-proxy"));
+        }
+        let out = up.output().expect("run scripts/fleet");
         assert!(
             out.status.success(),
             "scripts/fleet up 3 failed (the end-to-end tests need root and `scripts/fleet deps`):\n{}",
@@ -52,16 +64,47 @@ pub fn fleet() -> (&'static Fleet, MutexGuard<'static, ()>) {
     (f, guard)
 }
 
+/// The directory of the binaries the tests were built with (`target/<profile>`),
+/// after building `baton` and `fleet-proxy` there from the current tree:
+/// once per test binary, with the tests' profile, by the cargo that runs the
+/// tests (`$CARGO`; cargo releases its build lock while tests run).
+fn built() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        // target/<profile>/deps/e2e_boot-… → target/<profile>
+        let exe = std::env::current_exe().expect("test executable");
+        let dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+        let target = dir.parent().expect("target dir");
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some(p) => p,
+            None => panic!("cannot tell the build profile from {}", exe.display()),
+        };
+        let Some(cargo) = std::env::var_os("CARGO") else {
+            panic!(
+                "CARGO is not set: run the end-to-end tests with `cargo test` (they build baton first, with \
+                 the tests' profile, so that they never run an old binary), or set CARGO to the cargo to use"
+            )
+        };
+        let out = Command::new(&cargo)
+            .args(["build", "--quiet", "--profile", profile, "-p", "baton", "-p", "baton-fleet-proxy"])
+            .arg("--manifest-path")
+            .arg(repo_root().join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", target)
+            .output()
+            .expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "cargo build --profile {profile} -p baton -p baton-fleet-proxy failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// `baton`, built from the current tree (see [`built`]).
 pub fn baton_bin() -> PathBuf {
-    // target/<profile>/deps/e2e_boot-… → target/<profile>/baton
-    let exe = std::env::current_exe().expect("test executable");
-    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("baton");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (cargo build -p baton, with --release for release tests)",
-        bin.display()
-    );
-    bin
+    built().join("baton")
 }
 
 impl Fleet {
@@ -71,7 +114,7 @@ impl Fleet {
 
     pub fn ssh(&self, host: &str, cmd: &str) -> (i32, String, String) {
         let out = Command::new("ssh")
-            .args(["-i", &self.key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+            .args(["-F", "/dev/null", "-i", &self.key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
             .args(["-o", &format!("UserKnownHostsFile={}", self.known_hosts())])
             .arg(format!("root@{host}"))
             .arg(cmd)
@@ -97,13 +140,14 @@ impl Fleet {
         }
     }
 
-    /// A directory holding config/deploy.yml for this fleet.
+    /// A directory holding config/deploy.yml for this fleet. Its
+    /// `ssh: config: /dev/null` keeps the user's ~/.ssh/config out.
     pub fn app(&self, extra: &str) -> App {
         let dir = std::env::temp_dir().join(format!("baton-e2e-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("config")).expect("mkdir");
         let hosts: String = self.hosts.iter().map(|h| format!("  - {h}\n")).collect();
         let config = format!(
-            "service: app\nimage: baton-testapp\nservers:\n{hosts}registry:\n  server: {}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\nssh:\n  keys: [{}]\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 250ms\n  proxy_pickup: 1s\n  pause_margin: 500ms\n{extra}",
+            "service: app\nimage: baton-testapp\nservers:\n{hosts}registry:\n  server: {}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\nssh:\n  keys: [{}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 250ms\n  proxy_pickup: 1s\n  pause_margin: 500ms\n{extra}",
             self.registry,
             self.key,
             self.known_hosts()

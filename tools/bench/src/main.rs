@@ -13,23 +13,19 @@
 //!
 //! Usage: bench --baton PATH --registry ADDR --key PATH HOST... [--rounds N]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What the proxy on `host` answers to `GET /version`, when it answers 200
+/// within half a second.
 fn http_version(host: &str) -> Option<String> {
     let addr: SocketAddr = format!("{host}:80").parse().ok()?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    write!(s, "GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
-    let mut t = String::new();
-    s.read_to_string(&mut t).ok()?;
-    let (head, body) = t.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.trim().to_string())
+    let answer = baton_http::get(addr, "/version", Duration::from_millis(500)).ok()?;
+    (answer.status() == 200).then(|| answer.text().trim().to_string())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -73,7 +69,7 @@ fn main() {
     std::fs::write(
         dir.join("config/deploy.yml"),
         format!(
-            "service: app\nimage: baton-testapp\nservers:\n{list}registry:\n  server: {registry}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\nssh:\n  keys: [{key}]\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 100ms\n  proxy_pickup: 1s\n  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n",
+            "service: app\nimage: baton-testapp\nservers:\n{list}registry:\n  server: {registry}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\nssh:\n  keys: [{key}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 100ms\n  proxy_pickup: 1s\n  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n",
             known.display()
         ),
     )
@@ -84,10 +80,7 @@ fn main() {
     };
     // Start from a clean fleet: no app containers, no state.
     for h in &hosts {
-        let st = Command::new("ssh")
-            .args(["-i", &key, "-o", "BatchMode=yes", "-o", &format!("UserKnownHostsFile={}", known.display())])
-            .arg(format!("root@{h}"))
-            .arg("docker ps -aq | xargs --no-run-if-empty docker rm -f >/dev/null; rm -rf .kamal")
+        let st = ssh(&key, &known, h, "docker ps -aq | xargs --no-run-if-empty docker rm -f >/dev/null; rm -rf .kamal")
             .status()
             .expect("ssh");
         assert!(st.success());
@@ -203,18 +196,24 @@ fn main() {
     );
 }
 
+/// `ssh` to run `cmd` on `host` with the fleet's key and known_hosts, and
+/// none of the user's ssh config.
+fn ssh(key: &str, known: &Path, host: &str, cmd: &str) -> Command {
+    let mut c = Command::new("ssh");
+    c.args(["-F", "/dev/null", "-i", key, "-o", "BatchMode=yes"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known.display()))
+        .arg(format!("root@{host}"))
+        .arg(cmd);
+    c
+}
+
 /// What any tool pays before doing anything of its own, on every host at
 /// once, as a boot does: an SSH handshake (a fresh `ssh HOST true`) plus one
 /// `docker run --detach` of the test image, timed on the host (and removed
 /// after, not timed). The median of `rounds` tries of the slowest host.
-fn floor(hosts: &[String], key: &str, known: &std::path::Path, registry: &str, rounds: usize) -> f64 {
-    let ssh = |h: &str, cmd: &str| {
-        let mut c = Command::new("ssh");
-        c.args(["-i", key, "-o", "BatchMode=yes", "-o", &format!("UserKnownHostsFile={}", known.display())])
-            .arg(format!("root@{h}"))
-            .arg(cmd);
-        c
-    };
+fn floor(hosts: &[String], key: &str, known: &Path, registry: &str, rounds: usize) -> f64 {
+    let ssh = |h: &str, cmd: &str| ssh(key, known, h, cmd);
     let image = format!("{registry}/baton-testapp:v1");
     let mut tries = vec![];
     for _ in 0..rounds {

@@ -1,5 +1,5 @@
-//! A constant-rate HTTP load generator, std only: the core of the `loadgen`
-//! binary, and usable from a test (start [`run`] in a thread, boot, then set
+//! A constant-rate HTTP load generator, std only (its HTTP is `baton_http`'s):
+//! the core of the `loadgen` binary, and usable from a test (start [`run`] in a thread, boot, then set
 //! [`LoadConfig::stop`] or let [`LoadConfig::duration`] run out).
 //!
 //! Requests are scheduled open-loop: request `i` starts at `i / rate` seconds,
@@ -17,8 +17,8 @@
 //! `connect_errors` (connection refused or reset, closed before a complete
 //! answer, or an answer that is not HTTP).
 
+use baton_http::{Connection, Error, Request, MAX_BODY_BYTES};
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -310,7 +310,7 @@ struct Done {
 }
 
 struct Pools {
-    idle: Vec<Mutex<Vec<TcpStream>>>,
+    idle: Vec<Mutex<Vec<Connection<TcpStream>>>>,
     opened: AtomicU64,
 }
 
@@ -428,45 +428,38 @@ impl RequestCfg {
     }
 }
 
-enum Fail {
-    Timeout(String),
-    Conn(String),
-}
-
-fn io_fail(what: &str, e: io::Error) -> Fail {
-    match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Fail::Timeout(format!("{what}: timed out")),
-        _ => Fail::Conn(format!("{what}: {e}")),
-    }
-}
-
 fn one_request(cfg: &RequestCfg, pools: &Pools, keep_alive: bool) -> (Outcome, Option<String>, String) {
     let deadline = Instant::now() + cfg.timeout;
+    let failed = |e: Error| (if e.is_timeout() { Outcome::Timeout } else { Outcome::ConnectError }, None, e.message);
     let pooled = if keep_alive { pools.idle[cfg.target].lock().unwrap_or_else(|p| p.into_inner()).pop() } else { None };
     let reused = pooled.is_some();
-    let stream = match pooled {
-        Some(s) => s,
-        None => match TcpStream::connect_timeout(&cfg.addr, cfg.timeout) {
-            Ok(s) => {
+    let mut conn = match pooled {
+        Some(c) => c,
+        None => match Connection::tcp(cfg.addr, cfg.timeout) {
+            Ok(c) => {
                 if keep_alive {
                     pools.opened.fetch_add(1, Ordering::Relaxed);
                 }
-                s
+                c
             }
-            Err(e) => {
-                return match io_fail("connect", e) {
-                    Fail::Timeout(d) => (Outcome::Timeout, None, d),
-                    Fail::Conn(d) => (Outcome::ConnectError, None, d),
-                }
-            }
+            Err(e) => return failed(e),
         },
     };
-    match exchange(&stream, cfg, keep_alive, deadline) {
-        Ok((status, body, server_keeps)) => {
-            if keep_alive && server_keeps {
-                pools.idle[cfg.target].lock().unwrap_or_else(|p| p.into_inner()).push(stream);
+    conn.set_deadline(Some(deadline));
+    let req = Request::get(&cfg.path)
+        .with_header("Host", cfg.addr)
+        .with_header("User-Agent", "baton-loadgen")
+        .with_header("Connection", if keep_alive { "keep-alive" } else { "close" });
+    match conn.exchange(&req, MAX_BODY_BYTES) {
+        Ok(_) if Instant::now() > deadline => {
+            (Outcome::Timeout, None, "answer completed after the deadline".to_string())
+        }
+        Ok(answer) => {
+            if keep_alive && answer.reusable {
+                pools.idle[cfg.target].lock().unwrap_or_else(|p| p.into_inner()).push(conn);
             }
-            let trimmed = String::from_utf8_lossy(&body).trim().chars().take(40).collect::<String>();
+            let trimmed = answer.text().trim().chars().take(40).collect::<String>();
+            let status = answer.status();
             if !(200..300).contains(&status) {
                 (Outcome::Non2xx, None, format!("status {status}: {trimmed}"))
             } else if !cfg.expect.is_empty() && !cfg.expect.contains(&trimmed) {
@@ -475,95 +468,17 @@ fn one_request(cfg: &RequestCfg, pools: &Pools, keep_alive: bool) -> (Outcome, O
                 (Outcome::Ok, Some(trimmed), String::new())
             }
         }
-        Err(Fail::Timeout(d)) => (Outcome::Timeout, None, d),
-        Err(Fail::Conn(d)) => {
-            (Outcome::ConnectError, None, if reused { format!("{d} (on a reused connection)") } else { d })
+        Err(e) if reused && !e.is_timeout() => {
+            (Outcome::ConnectError, None, format!("{} (on a reused connection)", e.message))
         }
+        Err(e) => failed(e),
     }
-}
-
-/// Send the request on `stream` and read the answer: (status, body, whether
-/// the connection may be reused).
-fn exchange(
-    stream: &TcpStream,
-    cfg: &RequestCfg,
-    keep_alive: bool,
-    deadline: Instant,
-) -> Result<(u16, Vec<u8>, bool), Fail> {
-    let left = || {
-        let d = deadline.saturating_duration_since(Instant::now());
-        if d.is_zero() {
-            Err(Fail::Timeout("timed out".into()))
-        } else {
-            Ok(d)
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    stream.set_write_timeout(Some(left()?)).map_err(|e| io_fail("setup", e))?;
-    let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: baton-loadgen\r\nConnection: {}\r\n\r\n",
-        cfg.path,
-        cfg.addr,
-        if keep_alive { "keep-alive" } else { "close" }
-    );
-    let mut w = stream;
-    w.write_all(req.as_bytes()).map_err(|e| io_fail("send", e))?;
-    let mut r = BufReader::new(stream);
-    let mut line = String::new();
-    stream.set_read_timeout(Some(left()?)).map_err(|e| io_fail("setup", e))?;
-    if r.read_line(&mut line).map_err(|e| io_fail("status line", e))? == 0 {
-        return Err(Fail::Conn("connection closed before an answer".into()));
-    }
-    let mut parts = line.split_whitespace();
-    let version = parts.next().unwrap_or("");
-    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
-    let Some(status) = status.filter(|_| version.starts_with("HTTP/1.")) else {
-        return Err(Fail::Conn(format!("not an HTTP answer: {:?}", line.trim())));
-    };
-    let mut length = None;
-    let mut close = version == "HTTP/1.0";
-    loop {
-        line.clear();
-        stream.set_read_timeout(Some(left()?)).map_err(|e| io_fail("setup", e))?;
-        if r.read_line(&mut line).map_err(|e| io_fail("header", e))? == 0 {
-            return Err(Fail::Conn("connection closed in the header".into()));
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
-            match k.as_str() {
-                "content-length" => length = v.parse::<usize>().ok(),
-                "connection" if v.contains("close") => close = true,
-                "connection" if v.contains("keep-alive") => close = false,
-                "transfer-encoding" => return Err(Fail::Conn("chunked answers are not supported".into())),
-                _ => {}
-            }
-        }
-    }
-    let mut body = Vec::new();
-    stream.set_read_timeout(Some(left()?)).map_err(|e| io_fail("setup", e))?;
-    match length {
-        Some(n) => {
-            body.resize(n, 0);
-            r.read_exact(&mut body).map_err(|e| io_fail("body", e))?;
-        }
-        None => {
-            close = true;
-            r.read_to_end(&mut body).map_err(|e| io_fail("body", e))?;
-        }
-    }
-    if Instant::now() > deadline {
-        return Err(Fail::Timeout("answer completed after the deadline".into()));
-    }
-    Ok((status, body, keep_alive && !close))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
 
     /// A tiny keep-alive server answering `v1`.

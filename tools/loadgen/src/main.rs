@@ -1,5 +1,5 @@
 //! loadgen: constant-rate HTTP load over one or more targets, counting every
-//! failure (see `baton_tests::load` for what it does exactly).
+//! failure (see the `baton_loadgen` library for what it does exactly).
 //!
 //! ```text
 //! loadgen --target 10.231.0.11:80 --target 10.231.0.12:80 --rate 300 \
@@ -9,7 +9,7 @@
 //! Exit status: 0 when every request succeeded, 1 when any failed, 2 on a
 //! usage error.
 
-use baton_tests::load::{run, LoadConfig};
+use baton_loadgen::{run, LoadConfig};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::exit;
 use std::time::Duration;
