@@ -240,3 +240,65 @@ fn a_key_the_hosts_refuse_is_named_and_changes_nothing() {
     }
     assert!(!f.lock_held(), "nothing was changed, the lock included");
 }
+
+/// Ctrl-C during `app remove` (a command run as phases under the lock):
+/// the commands in flight finish, nothing else starts, the lock is
+/// released, and baton says so. Nothing is removed: the containers are
+/// still there, and a re-run finishes the job.
+#[test]
+fn sigint_during_app_remove_releases_the_lock_and_says_what_did_not_run() {
+    let (f, _g) = fleet();
+    let app = boot_fresh(f, "v1");
+    let mut child = Command::new(baton_bin())
+        .process_group(0)
+        .args(["app", "remove", "--verbose"])
+        .current_dir(&app.dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("baton app remove");
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stdout), &mut s);
+        s
+    });
+    // --verbose traces each command on stderr as it is issued: interrupt
+    // at the first command after the lock (the stop phase's audit record).
+    let mut err = String::new();
+    let mut fired = false;
+    let started = Instant::now();
+    for line in BufReader::new(child.stderr.take().expect("stderr")).lines() {
+        let Ok(line) = line else { break };
+        if !fired && line.contains(" run ") && line.contains("Stopped app") {
+            let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+            fired = true;
+        }
+        err.push_str(&line);
+        err.push('\n');
+        assert!(started.elapsed() < Duration::from_secs(60), "app remove did not end within 60 s");
+    }
+    let status = child.wait().expect("wait");
+    let _ = out_reader.join();
+    assert!(fired, "the stop phase never started:\n{err}");
+    assert_eq!(status.code(), Some(1), "an interrupted command fails:\n{err}");
+    assert!(err.contains("interrupted: the commands in flight finish, nothing else starts"), "{err}");
+    assert!(err.contains("Interrupted: the commands in flight finished; nothing else ran"), "{err}");
+    assert!(err.contains("The deploy lock was released"), "{err}");
+    assert!(!f.lock_held(), "the lock is released after an interrupted app remove");
+    for h in &f.hosts {
+        // remove_containers and remove_images never ran.
+        assert!(
+            f.containers(h).iter().any(|(n, _)| n == "app-web-v1"),
+            "on {h}: the container was removed after the interrupt: {:?}",
+            f.containers(h)
+        );
+    }
+    // A re-run finishes the job.
+    app.ok(&["app", "remove"]);
+    for h in &f.hosts {
+        assert!(f.containers(h).is_empty(), "on {h}: {:?}", f.containers(h));
+    }
+    assert!(!f.lock_held());
+}
