@@ -110,6 +110,7 @@ pub fn describe_failure(r: &StepResult) -> String {
             format!("exit code {code}{}{msg}", if msg.is_empty() { "" } else { ": " })
         }
         Observation::Unreachable { error, .. } => format!("host unreachable: {error}"),
+        Observation::NotConnected { error, .. } => format!("host unreachable, so it did not run: {error}"),
         Observation::TimedOut { after_ms, .. } => {
             format!("no answer within {} s; the command may still be running there", after_ms / 1000)
         }

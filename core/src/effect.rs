@@ -136,8 +136,12 @@ impl Effect {
 pub enum Observation {
     /// The command ran and exited.
     Exited { id: EffectId, code: i32, stdout: String, stderr: String },
-    /// The host could not be reached, or the connection was lost.
+    /// The connection was lost while the command ran: it may or may not
+    /// have taken effect.
     Unreachable { id: EffectId, error: String },
+    /// No connection could be made (refused, no route, unknown host, keys
+    /// refused): the command did not run.
+    NotConnected { id: EffectId, error: String },
     /// No answer within the driver's command timeout: the command may or may
     /// not have taken effect.
     TimedOut { id: EffectId, after_ms: Millis },
@@ -146,18 +150,20 @@ pub enum Observation {
 impl Observation {
     pub fn id(&self) -> EffectId {
         match self {
-            Observation::Exited { id, .. } | Observation::Unreachable { id, .. } | Observation::TimedOut { id, .. } => {
-                *id
-            }
+            Observation::Exited { id, .. }
+            | Observation::Unreachable { id, .. }
+            | Observation::NotConnected { id, .. }
+            | Observation::TimedOut { id, .. } => *id,
         }
     }
     /// The same observation for another effect id.
     pub fn with_id(&self, new: EffectId) -> Observation {
         let mut o = self.clone();
         match &mut o {
-            Observation::Exited { id, .. } | Observation::Unreachable { id, .. } | Observation::TimedOut { id, .. } => {
-                *id = new
-            }
+            Observation::Exited { id, .. }
+            | Observation::Unreachable { id, .. }
+            | Observation::NotConnected { id, .. }
+            | Observation::TimedOut { id, .. } => *id = new,
         }
         o
     }
@@ -167,6 +173,10 @@ impl Observation {
     }
     pub fn failed(id: EffectId, code: i32, stderr: impl Into<String>) -> Self {
         Observation::Exited { id, code, stdout: String::new(), stderr: stderr.into() }
+    }
+    /// The host could not be reached: the connection was lost, or never made.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Observation::Unreachable { .. } | Observation::NotConnected { .. })
     }
 }
 

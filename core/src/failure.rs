@@ -26,7 +26,9 @@ impl Said {
                 let msg = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
                 Said::Exit { code: *code, message: msg.to_string() }
             }
-            Observation::Unreachable { error, .. } => Said::Unreachable { error: error.clone() },
+            Observation::Unreachable { error, .. } | Observation::NotConnected { error, .. } => {
+                Said::Unreachable { error: error.clone() }
+            }
             Observation::TimedOut { after_ms, .. } => Said::NoAnswer { after_ms: *after_ms },
         }
     }

@@ -101,6 +101,7 @@ impl Trace {
                 ("fail", format!("exit {code}: {msg}"))
             }
             Observation::Unreachable { error, .. } => ("lost", format!("unreachable: {}", one_line(error))),
+            Observation::NotConnected { error, .. } => ("lost", format!("not connected: {}", one_line(error))),
             Observation::TimedOut { after_ms, .. } => ("lost", format!("timed out after {}s", fmt_secs(*after_ms))),
         };
         let text = match (self.durations, self.issued.get(&o.id())) {

@@ -130,6 +130,23 @@ fn old_container_never_unhealthy_is_left_running() {
     insta::assert_snapshot!(run.trace.render());
 }
 
+/// The lock's host refuses SSH: taking the lock never ran, so no lock is
+/// held and none is reported as possibly held.
+#[test]
+fn a_lock_host_that_refuses_ssh_holds_no_lock() {
+    let mut fleet = Scripted::new(&["h1", "h2", "h3"]).running("h1", "web", "v1");
+    fleet.hosts.get_mut("h1").unwrap().unreachable = true;
+    let run = boot(THREE, "v2", &mut fleet);
+    assert_eq!(failed_hosts(&run.outcome), vec!["h1"]);
+    assert!(fleet.hosts["h1"].lock.is_none());
+    assert!(
+        !run.events.iter().any(|(_, e)| matches!(e, baton_core::effect::Event::LockKept { .. })),
+        "{}",
+        run.trace.render()
+    );
+    assert!(!run.trace.render().contains("may be held"), "{}", run.trace.render());
+}
+
 #[test]
 fn host_unreachable_at_start() {
     let mut fleet = Scripted::new(&["h1", "h2", "h3"])

@@ -55,8 +55,15 @@ impl Default for SshOptions {
 /// What came of one remote command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteOutput {
-    Exited { code: i32, stdout: String, stderr: String },
+    Exited {
+        code: i32,
+        stdout: String,
+        stderr: String,
+    },
+    /// The connection was lost while the command ran.
     Unreachable(String),
+    /// No connection could be made: the command did not run.
+    NotConnected(String),
     TimedOut,
 }
 
@@ -178,11 +185,11 @@ impl Connections {
         let host = self.host(name).await;
         let _permit = match host.commands.acquire().await {
             Ok(p) => p,
-            Err(e) => return RemoteOutput::Unreachable(e.to_string()),
+            Err(e) => return RemoteOutput::NotConnected(e.to_string()),
         };
         let session = match self.session(name, &host).await {
             Ok(s) => s,
-            Err(e) => return RemoteOutput::Unreachable(e),
+            Err(e) => return RemoteOutput::NotConnected(e),
         };
         let fut = async {
             let mut cmd = session.clone().arc_raw_command(line);
@@ -231,6 +238,7 @@ impl Connections {
         match out {
             RemoteOutput::Exited { code, stdout, stderr } => Observation::Exited { id: c.id, code, stdout, stderr },
             RemoteOutput::Unreachable(error) => Observation::Unreachable { id: c.id, error },
+            RemoteOutput::NotConnected(error) => Observation::NotConnected { id: c.id, error },
             RemoteOutput::TimedOut => {
                 Observation::TimedOut { id: c.id, after_ms: self.opts.command_timeout.as_millis() as u64 }
             }

@@ -376,7 +376,7 @@ impl Checker {
     /// The observation `obs` was delivered to the deploy at `now`.
     pub fn on_observation(&mut self, now: Time, obs: &Observation) {
         let Some(e) = self.issued.get(&obs.id()).cloned() else { return };
-        if let Observation::Unreachable { .. } = obs {
+        if obs.is_unreachable() {
             self.unreachable.entry(e.host.clone()).or_insert(now);
         }
         let ok = match obs {

@@ -289,6 +289,7 @@ fn canonical(obs: &Observation) -> Observation {
     match obs.clone() {
         Observation::Exited { code, stdout, stderr, .. } => Observation::Exited { id, code, stdout, stderr },
         Observation::Unreachable { error, .. } => Observation::Unreachable { id, error },
+        Observation::NotConnected { error, .. } => Observation::NotConnected { id, error },
         Observation::TimedOut { after_ms, .. } => Observation::TimedOut { id, after_ms },
     }
 }

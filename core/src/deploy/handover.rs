@@ -243,9 +243,11 @@ impl Handover {
             self.inflight = None;
         }
         // A lost host fails where it stands; nothing can be cleaned up there.
-        if let Input::Obs(obs @ Observation::Unreachable { .. }) = input {
-            let why = Why::Lost { said: Said::of(obs), left: self.left(ctx.role) };
-            return self.fail(ctx, self.stage.step(), why, false);
+        if let Input::Obs(obs) = input {
+            if obs.is_unreachable() {
+                let why = Why::Lost { said: Said::of(obs), left: self.left(ctx.role) };
+                return self.fail(ctx, self.stage.step(), why, false);
+            }
         }
         // Interrupted: a host whose old cord is still intact stops at this
         // safe point (its in-flight command has completed); one whose cord
@@ -386,7 +388,9 @@ impl Handover {
                 self.fail(ctx, Step::RunNew, why, false)
             }
             // (Unreachable is handled for every stage in `handle`.)
-            Observation::Unreachable { .. } => self.fail(ctx, Step::RunNew, Why::Command(Said::of(obs)), false),
+            Observation::Unreachable { .. } | Observation::NotConnected { .. } => {
+                self.fail(ctx, Step::RunNew, Why::Command(Said::of(obs)), false)
+            }
         }
     }
 

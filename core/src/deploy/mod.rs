@@ -426,6 +426,10 @@ impl Deploy {
         }
         let f = Failure::new(&primary, None, Step::AcquireLock, Why::Command(Said::of(obs)));
         self.out.event(Event::HostFailed(f.clone()));
+        if let Observation::NotConnected { .. } = obs {
+            // No connection was made: the command did not run, no lock was taken.
+            return self.finish(Outcome::Failed { failures: vec![f] });
+        }
         // The command may have run before the answer was lost.
         self.out.event(Event::LockKept {
             host: primary,

@@ -575,13 +575,13 @@ impl Fleet {
         if !self.hosts.contains_key(&c.host) {
             return (
                 self.costs.connect_fail,
-                Observation::Unreachable { id, error: format!("ssh: Could not resolve hostname {}", c.host) },
+                Observation::NotConnected { id, error: format!("ssh: Could not resolve hostname {}", c.host) },
             );
         }
         if self.fault_active(&c.host, kind, now) {
             return (
                 self.costs.connect_fail,
-                Observation::Unreachable {
+                Observation::NotConnected {
                     id,
                     error: format!("ssh: connect to host {} port 22: Connection refused", c.host),
                 },

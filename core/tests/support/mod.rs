@@ -135,13 +135,14 @@ impl Scripted {
         let Some(h) = self.hosts.get(&c.host) else {
             return (
                 LATENCY,
-                Observation::Unreachable { id, error: format!("ssh: Could not resolve hostname {}", c.host) },
+                Observation::NotConnected { id, error: format!("ssh: Could not resolve hostname {}", c.host) },
             );
         };
+        // A host that is down refuses the connection: the command never runs.
         if h.unreachable {
             return (
                 LATENCY,
-                Observation::Unreachable {
+                Observation::NotConnected {
                     id,
                     error: format!("ssh: connect to host {} port 22: Connection refused", c.host),
                 },
