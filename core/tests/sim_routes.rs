@@ -42,6 +42,14 @@ fn a_pause_equal_to_the_nominal_pickup_opens_gaps() {
         assert_eq!(sim.report.outcome, "succeeded");
         if !sim.report.gaps.is_empty() {
             with_gaps += 1;
+            // A deploy that completes with a gap is no success: `plan` exits 3 and says why.
+            assert!(!sim.report.clean());
+            let summary = sim.report.summary();
+            assert!(
+                summary.contains("Outcome: the deploy completes, but requests fail during the serving gaps above: not a zero-downtime deploy"),
+                "seed {seed}: {summary}"
+            );
+            assert!(!summary.contains("the deploy succeeds"), "seed {seed}: {summary}");
         }
     }
     assert!(with_gaps > 20, "only {with_gaps} of 200 runs opened a gap");

@@ -203,6 +203,9 @@ impl Report {
             }
         }
         match self.outcome {
+            "succeeded" if !self.gaps.is_empty() => s.push_str(
+                "Outcome: the deploy completes, but requests fail during the serving gaps above: not a zero-downtime deploy\n",
+            ),
             "succeeded" => s.push_str("Outcome: the deploy succeeds\n"),
             "lock-held" => s.push_str("Outcome: the deploy lock is held; nothing would change\n"),
             _ => {
