@@ -133,24 +133,26 @@ pub fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, (usize, String)
     Ok(out)
 }
 
-/// The env file of a role: secret values (from `secrets`) first, then clear
-/// values, one `KEY=value` per line, as Docker's `--env-file` reads them.
-/// Docker takes values literally and cannot hold a newline: such a value is
-/// refused, naming the key.
-pub fn env_file(cfg: &Config, role: &str, secrets: &BTreeMap<String, String>) -> Result<String, String> {
-    let Some(r) = cfg.role(role) else { return Err(format!("no role {role:?}")) };
-    let env = cfg.role_env(r);
+/// The env file of a role on a host: secret values (from `secrets`) first,
+/// then clear values, one `KEY=value` per line, as Docker's `--env-file`
+/// reads them; the host's tags add their `env.tags` entries. Docker takes
+/// values literally and cannot hold a newline: such a secret value is
+/// refused, naming the key (the config's own values were checked when it
+/// was read).
+pub fn env_file(cfg: &Config, role: &str, host: &str, secrets: &BTreeMap<String, String>) -> Result<String, String> {
+    let Some(r) = cfg.role(role) else {
+        return Err(format!("--roles: there is no role {role:?}; name a role of the config"));
+    };
+    let env = cfg.role_env_on(r, host);
     let mut out = String::new();
     for key in &env.secret {
         let Some(v) = secrets.get(key) else {
-            return Err(format!(
-                "the secret {key} (env.secret, role {role}) is not set: export it, or put {key}=… in .env"
-            ));
+            return Err(format!("env.secret: {key} (role {role}) is not set; export it, or put {key}=… in .env"));
         };
-        line(&mut out, key, v, "secret")?;
+        line(&mut out, key, v)?;
     }
     for (k, v) in &env.clear {
-        line(&mut out, k, v, "clear")?;
+        line(&mut out, k, v)?;
     }
     if out.is_empty() {
         // An empty file is fine for Docker; a newline keeps tools from warning.
@@ -159,10 +161,10 @@ pub fn env_file(cfg: &Config, role: &str, secrets: &BTreeMap<String, String>) ->
     Ok(out)
 }
 
-fn line(out: &mut String, key: &str, value: &str, kind: &str) -> Result<(), String> {
+fn line(out: &mut String, key: &str, value: &str) -> Result<(), String> {
     if value.contains(['\n', '\r', '\0']) {
         return Err(format!(
-            "the {kind} value of {key} holds a line break or NUL, which Docker's env files cannot carry"
+            "env.secret: the value of {key} holds a line break or NUL, which Docker's env files cannot carry; put it on one line (e.g. base64-encode it)"
         ));
     }
     out.push_str(key);
@@ -179,7 +181,7 @@ pub fn env_push(plan: &Plan, secrets: &BTreeMap<String, String>) -> Result<Phase
     for host in &plan.hosts {
         let mut script = vec![];
         for role in plan.roles_on(host) {
-            let contents = env_file(cfg, &role, secrets)?;
+            let contents = env_file(cfg, &role, host, secrets)?;
             script.push(
                 Step::run(host, Some(&role), "env push", cmds::env_file_write(cfg, &role))
                     .with_stdin(contents.into_bytes()),
@@ -376,7 +378,8 @@ pub fn audit_tail(plan: &Plan) -> Vec<Phase> {
 /// The local argv that runs `remote` on `host` over `ssh -t` (interactive
 /// exec and `logs --follow`), with the config's user, port, jump host and keys.
 pub fn interactive_ssh(cfg: &Config, host: &str, remote: &crate::shell::Command) -> Vec<String> {
-    let mut argv = vec!["ssh".to_string(), "-t".to_string(), "-p".to_string(), cfg.ssh.port.to_string()];
+    let (address, port) = cfg.ssh_endpoint(host);
+    let mut argv = vec!["ssh".to_string(), "-t".to_string(), "-p".to_string(), port.to_string()];
     if let Some(p) = &cfg.ssh.proxy {
         argv.extend(["-J".to_string(), p.clone()]);
     }
@@ -391,7 +394,7 @@ pub fn interactive_ssh(cfg: &Config, host: &str, remote: &crate::shell::Command)
     }
     // The same host key policy as every other command (baton.known_hosts).
     argv.extend(["-o".to_string(), format!("StrictHostKeyChecking={}", cfg.baton.known_hosts.ssh_option())]);
-    argv.push(format!("{}@{host}", cfg.ssh.user));
+    argv.push(format!("{}@{address}", cfg.ssh.user));
     argv.push(remote.render());
     argv
 }
@@ -405,7 +408,7 @@ mod tests {
         Config::parse(
             Source {
                 name: "config/deploy.yml",
-                text: "service: app\nimage: app\nservers:\n  web: [h1]\n  jobs:\n    hosts: [h1]\n    env:\n      clear:\n        QUEUE: mail\nenv:\n  clear:\n    RAILS_ENV: production\n    NOTE: \"caf\u{e9} $HOME 'x'\"\n  secret:\n    - DATABASE_URL\n",
+                text: "service: app\nimage: app\nservers:\n  web: [h1]\n  jobs:\n    hosts: [h1]\n    env:\n      clear:\n        QUEUE: mail\nenv:\n  clear:\n    RAILS_ENV: production\n    NOTE: \"caf\u{e9} $HOME 'x'\"\n  secret:\n    - DATABASE_URL\nregistry:\n  username: u\n  password: [P]\n",
             },
             None,
         )
@@ -416,11 +419,11 @@ mod tests {
     fn env_files_put_secrets_first_and_keep_values_literal() {
         let secrets = BTreeMap::from([("DATABASE_URL".to_string(), "postgres://u:p@db/app".to_string())]);
         assert_eq!(
-            env_file(&cfg(), "web", &secrets).unwrap(),
+            env_file(&cfg(), "web", "h1", &secrets).unwrap(),
             "DATABASE_URL=postgres://u:p@db/app\nRAILS_ENV=production\nNOTE=caf\u{e9} $HOME 'x'\n"
         );
         assert_eq!(
-            env_file(&cfg(), "jobs", &secrets).unwrap(),
+            env_file(&cfg(), "jobs", "h1", &secrets).unwrap(),
             "DATABASE_URL=postgres://u:p@db/app\nRAILS_ENV=production\nNOTE=caf\u{e9} $HOME 'x'\nQUEUE=mail\n"
         );
     }
@@ -428,13 +431,13 @@ mod tests {
     #[test]
     fn missing_secret_and_newlines_are_refused_by_name() {
         assert_eq!(
-            env_file(&cfg(), "web", &BTreeMap::new()).unwrap_err(),
-            "the secret DATABASE_URL (env.secret, role web) is not set: export it, or put DATABASE_URL=… in .env"
+            env_file(&cfg(), "web", "h1", &BTreeMap::new()).unwrap_err(),
+            "env.secret: DATABASE_URL (role web) is not set; export it, or put DATABASE_URL=… in .env"
         );
         let secrets = BTreeMap::from([("DATABASE_URL".to_string(), "a\nb".to_string())]);
         assert_eq!(
-            env_file(&cfg(), "web", &secrets).unwrap_err(),
-            "the secret value of DATABASE_URL holds a line break or NUL, which Docker's env files cannot carry"
+            env_file(&cfg(), "web", "h1", &secrets).unwrap_err(),
+            "env.secret: the value of DATABASE_URL holds a line break or NUL, which Docker's env files cannot carry; put it on one line (e.g. base64-encode it)"
         );
     }
 

@@ -8,7 +8,7 @@ use baton_core::sim::{simulate, Scenario};
 
 fn plan(extra: &str) -> Plan {
     let text = format!(
-        "service: app\nimage: app\nservers:\n  - h1\n  - h2\n  - h3\nhealthcheck:\n  interval: 1s\nbaton:\n  poll_interval: 250ms\n  proxy_pickup: 1s\n{extra}"
+        "service: app\nimage: app\nservers:\n  - h1\n  - h2\n  - h3\nregistry:\n  username: u\n  password: [P]\nhealthcheck:\n  interval: 1s\nbaton:\n  poll_interval: 250ms\n  proxy_pickup: 1s\n{extra}"
     );
     let cfg = Config::parse(Source { name: "config/deploy.yml", text: &text }, None).expect("config");
     let lock = LockInfo {

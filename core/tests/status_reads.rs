@@ -11,7 +11,7 @@ use baton_core::time::Time;
 
 fn plan(interval: &str, options: &str) -> Plan {
     let text = format!(
-        "service: app\nimage: app\nservers:\n  web:\n    hosts: [h1]\n{options}healthcheck:\n  interval: {interval}\n  max_attempts: 7\nbaton:\n  poll_interval: 100ms\n  proxy_pickup: 1s\n"
+        "service: app\nimage: app\nservers:\n  web:\n    hosts: [h1]\n{options}registry:\n  username: u\n  password: [P]\nhealthcheck:\n  interval: {interval}\n  max_attempts: 7\nbaton:\n  poll_interval: 100ms\n  proxy_pickup: 1s\n"
     );
     let cfg = Config::parse(Source { name: "config/deploy.yml", text: &text }, None).expect("config");
     let lock = LockInfo { holder: "Ada".into(), at_utc: "2026-11-27T10:00:00Z".into(), message: "m".into() };

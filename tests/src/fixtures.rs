@@ -79,7 +79,9 @@ impl Shape {
     /// few steps: checks every second, three attempts, a poll a second,
     /// a one-second proxy pickup and a half-second margin.
     pub fn config_text(&self) -> String {
-        let mut y = String::from("service: app\nimage: app\nservers:\n  web:\n    hosts:\n");
+        let mut y = String::from(
+            "service: app\nimage: app\nregistry:\n  username: deployer\n  password: [KAMAL_REGISTRY_PASSWORD]\nservers:\n  web:\n    hosts:\n",
+        );
         for h in self.host_names() {
             y.push_str(&format!("      - {h}\n"));
         }

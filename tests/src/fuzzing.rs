@@ -27,6 +27,11 @@ pub fn config(data: &[u8]) {
     for role in &cfg.roles {
         let _ = cfg.role_labels(role);
         let _ = cfg.role_env(role);
+        for host in &role.hosts {
+            let _ = cfg.role_env_on(role, host);
+            let (address, port) = cfg.ssh_endpoint(host);
+            assert!(!address.is_empty() && port > 0, "a host has somewhere to connect to");
+        }
         let _ = baton_core::commands::run(&cfg, role, "v1", "h-0123456789ab", "0123").render();
         let _ = baton_core::commands::exec_new(&cfg, role, "v1", "true", false).render();
     }
@@ -82,7 +87,7 @@ pub fn docker(data: &[u8]) {
     }
 }
 
-const DEPLOY_CONFIG: &str = "service: app\nimage: app\nservers:\n  web: [h1, h2]\n  jobs:\n    hosts: [h2]\n    cmd: bin/jobs\nreadiness_delay: 1\nhealthcheck:\n  max_attempts: 2\nboot:\n  limit: 1\n  wait: 1\nbaton:\n  routes: cat /routes\n";
+const DEPLOY_CONFIG: &str = "service: app\nimage: app\nregistry:\n  username: u\n  password: [P]\nservers:\n  web: [h1, h2]\n  jobs:\n    hosts: [h2]\n    cmd: bin/jobs\nreadiness_delay: 1\nhealthcheck:\n  max_attempts: 2\nboot:\n  limit: 1\n  wait: 1\nbaton:\n  routes: cat /routes\n";
 
 /// A plausible answer to `effect`, chosen by `pick`.
 fn answer(effect: &Effect, pick: u8) -> Observation {

@@ -144,12 +144,12 @@ help_snapshots! {
 fn usage_and_config_errors_exit_2_and_say_what_to_do() {
     let (code, text) = baton(&["app", "boot", "--version", "v2", "--roles", "nope", "--dry-run"]);
     assert_eq!(code, 2);
-    assert_eq!(text.trim(), "--roles: there is no role \"nope\" in the config (roles: web, jobs)");
+    assert_eq!(text.trim(), "--roles: there is no role \"nope\" in the config (roles: jobs, web)");
     let (code, text) = baton(&["app", "boot", "--version", "v2", "--hosts", "10.9.9.9", "--dry-run"]);
     assert_eq!(code, 2);
     assert_eq!(
         text.trim(),
-        "--hosts: \"10.9.9.9\" is not a host in the config (hosts: 192.0.2.11, 192.0.2.12, 192.0.2.13)"
+        "--hosts: \"10.9.9.9\" is not a host in the config (hosts: 192.0.2.13, 192.0.2.11, 192.0.2.12)"
     );
     let (code, text) = baton(&["app", "boot", "--version", "v2", "-c", "config/missing.yml", "--dry-run"]);
     assert_eq!(code, 2);
@@ -183,7 +183,7 @@ fn a_closed_stdout_does_not_abort_a_boot() {
     std::fs::create_dir_all(dir.join("config")).expect("mkdir");
     std::fs::write(
         dir.join("config/deploy.yml"),
-        "service: app\nimage: app\nservers: [127.0.0.1]\nssh:\n  port: 1\nbaton:\n  connect_timeout: 5s\n",
+        "service: app\nimage: app\nservers: [127.0.0.1]\nregistry:\n  username: u\n  password: [P]\nssh:\n  port: 1\nbaton:\n  connect_timeout: 5s\n",
     )
     .expect("write");
     let (reader, writer) = std::io::pipe().expect("pipe");

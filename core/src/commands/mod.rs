@@ -156,12 +156,15 @@ fn env_args(cfg: &Config, role: &Role) -> Command {
     Command::new().fixed("--env-file").arg(env_file_path(cfg, &role.name))
 }
 
-fn logging_args(cfg: &Config) -> Command {
-    if cfg.logging.driver.is_none() && cfg.logging.options.is_empty() {
+/// The role's logging (the global `logging:` with the role's over it), or
+/// Kamal's default `--log-opt max-size=10m`.
+fn logging_args(role: &Role) -> Command {
+    let logging = &role.logging;
+    if logging.driver.is_none() && logging.options.is_empty() {
         return Command::new().fixed("--log-opt").arg("max-size=10m");
     }
-    let mut c = Command::new().opt("--log-driver", cfg.logging.driver.as_deref());
-    for (k, v) in &cfg.logging.options {
+    let mut c = Command::new().opt("--log-driver", logging.driver.as_deref());
+    for (k, v) in &logging.options {
         c = c.fixed("--log-opt").arg(format!("{k}={v}"));
     }
     c
@@ -208,10 +211,12 @@ fn health_args(cfg: &Config, role: &Role, run_id: &str) -> Command {
     }
 }
 
-/// `--hostname` value: `<host>-<12 hex>`, the host cut so the whole stays
-/// within Linux's 64-character limit.
+/// `--hostname` value: `<host>-<12 hex>`, the host's address (without the
+/// port of `host:port`) cut so the whole stays within Linux's 64-character
+/// limit.
 pub fn container_hostname(host: &str, hex12: &str) -> String {
-    let cut: String = host.chars().take(51).collect();
+    let address = crate::config::names::parse_host(host).map_or_else(|_| host.to_string(), |h| h.address);
+    let cut: String = address.chars().take(51).collect();
     format!("{cut}-{hex12}")
 }
 
@@ -231,7 +236,7 @@ pub fn run(cfg: &Config, role: &Role, version: &str, hostname: &str, run_id: &st
         .arg(format!("KAMAL_CONTAINER_NAME={name}"))
         .then(env_args(cfg, role))
         .then(health_args(cfg, role, run_id))
-        .then(logging_args(cfg))
+        .then(logging_args(role))
         .then(volume_args(cfg))
         .then(label_args(cfg, role))
         .then(option_args(role))

@@ -6,13 +6,16 @@ use super::*;
 use crate::config::{Config, Source};
 
 fn cfg(extra: &str) -> Config {
-    let text = format!("service: app\nimage: dhh/app\nservers:\n  web: [1.1.1.1, 1.1.1.2]\n  workers:\n    hosts: [1.1.1.3]\n    cmd: bin/jobs --queue default\n    options:\n      cap-add: true\n      mount: type=tmpfs,destination=/tmp\n{extra}");
+    let text = format!("service: app\nimage: dhh/app\nservers:\n  web: [1.1.1.1, 1.1.1.2]\n  workers:\n    hosts: [1.1.1.3]\n    cmd: bin/jobs --queue default\n    options:\n      cap-add: true\n      mount: type=tmpfs,destination=/tmp\nregistry:\n  username: deployer\n  password: [KAMAL_REGISTRY_PASSWORD]\n{extra}");
     Config::parse(Source { name: "config/deploy.yml", text: &text }, None).expect("config")
 }
 
 fn dest_cfg() -> Config {
     Config::parse(
-        Source { name: "config/deploy.yml", text: "service: app\nimage: dhh/app\nservers: [1.1.1.1]\n" },
+        Source {
+            name: "config/deploy.yml",
+            text: "service: app\nimage: dhh/app\nservers: [1.1.1.1]\nregistry:\n  username: u\n  password: [P]\n",
+        },
         Some(("staging", Source { name: "config/deploy.staging.yml", text: "" })),
     )
     .expect("config")
@@ -45,7 +48,7 @@ fn run_of_a_role_without_traefik() {
 
 #[test]
 fn run_with_destination_registry_logging_volumes_labels() {
-    let text = "service: app\nimage: dhh/app\nservers: [1.1.1.1]\nregistry:\n  server: registry.example.com:5000\nlogging:\n  driver: local\n  options:\n    max-size: 5m\nvolumes:\n  - /data:/data\nlabels:\n  team: core\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 2s\nstop_wait_time: 20\n";
+    let text = "service: app\nimage: dhh/app\nservers: [1.1.1.1]\nregistry:\n  server: registry.example.com:5000\n  username: u\n  password: [P]\nlogging:\n  driver: local\n  options:\n    max-size: 5m\nvolumes:\n  - /data:/data\nlabels:\n  team: core\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 2s\nstop_wait_time: 20\n";
     let c = Config::parse(
         Source { name: "config/deploy.yml", text },
         Some(("staging", Source { name: "config/deploy.staging.yml", text: "" })),

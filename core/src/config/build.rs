@@ -1,13 +1,21 @@
 //! The top level of `deploy.yml`: which keys there are, the required ones,
-//! and each role resolved into its [`RoleSpec`].
+//! the settings about the config itself (`require_destination`,
+//! `minimum_version`, `primary_role`…), and each role resolved into its
+//! [`RoleSpec`].
 
 use super::context::*;
+use super::keys;
 use super::sections::*;
+use super::servers::{parse_servers, Rules, Servers};
+use super::values::*;
 use super::*;
 
-pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<String>) -> Config {
-    warn_unknown_keys(ctx, root);
+/// What baton says about `asset_path`, at the top level or on a role.
+pub(super) const ASSET_PATH_WARNING: &str = "asset bridging is not supported by baton: containers boot without the asset volume, so during a handover a request for an asset of the other version may fail; make old assets available another way (e.g. a CDN)";
 
+pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<String>) -> Config {
+    keys::warn_unknown(ctx, "", root, keys::TOP);
+    let (require_destination, minimum_version) = about_the_config(ctx, root, destination.is_some());
     let service = required_str(ctx, root, "service").unwrap_or_default();
     if !service.is_empty() {
         if let Err(e) = names::check_name_part(&service) {
@@ -22,25 +30,23 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<Strin
     }
 
     let registry = parse_registry(ctx, root.get("registry"));
-    let env = parse_env(ctx, root.get("env"), "env");
-    let healthcheck_raw = match root.get("healthcheck") {
-        None | Some(Value::Null) => Mapping::new(),
-        Some(Value::Mapping(m)) => m.clone(),
-        Some(other) => {
-            ctx.err("healthcheck", format!("expected a mapping, found {}", type_name(other)));
-            Mapping::new()
-        }
-    };
+    let (env, env_tags) = parse_env(ctx, root.get("env"), "env", true);
+    let healthcheck_raw = opt_mapping(ctx, root.get("healthcheck"), "healthcheck").cloned().unwrap_or_default();
     let healthcheck = checked_healthcheck(ctx, "healthcheck", &healthcheck_raw);
 
-    let roles = parse_servers(ctx, root.get("servers"));
+    let allow_empty_roles = opt_bool(ctx, root.get("allow_empty_roles"), "allow_empty_roles", false);
+    let primary_role = primary_role_name(ctx, root);
+    let tag_names: Vec<String> = env_tags.iter().map(|(n, _)| n.clone()).collect();
+    let rules = Rules { allow_empty: allow_empty_roles, primary: &primary_role, tags: &tag_names };
+    let Servers { mut roles, host_specs } = parse_servers(ctx, root.get("servers"), &rules);
+    check_primary_role(ctx, root, &roles, &primary_role);
 
     let readiness_delay_ms = opt_seconds(ctx, root, "readiness_delay").unwrap_or(7_000);
     let boot = parse_boot(ctx, root.get("boot"));
     let stop_wait_time = opt_u64(ctx, root.get("stop_wait_time"), "stop_wait_time");
     let volumes = string_list(ctx, root.get("volumes"), "volumes");
     let labels = string_map(ctx, root.get("labels"), "labels", true);
-    let logging = parse_logging(ctx, root.get("logging"));
+    let logging = parse_logging(ctx, root.get("logging"), "logging");
     let ssh = parse_ssh(ctx, root.get("ssh"));
     let max_concurrent_starts = parse_sshkit(ctx, root.get("sshkit"));
     let run_directory = match root.get("run_directory") {
@@ -51,32 +57,30 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<Strin
             ".kamal".into()
         }
     };
-    let primary_role = match root.get("primary_role") {
-        None | Some(Value::Null) => "web".to_string(),
-        Some(Value::String(s)) => {
-            if !roles.is_empty() && !roles.iter().any(|r| &r.name == s) {
-                ctx.err("primary_role", format!("{s:?} is not one of the roles under servers"));
-            }
-            s.clone()
+    let retain_containers = match opt_u64(ctx, root.get("retain_containers"), "retain_containers") {
+        Some(0) => {
+            ctx.err("retain_containers", "must be at least 1, as in Kamal");
+            5
         }
-        Some(other) => {
-            ctx.err("primary_role", format!("expected a role name, found {}", type_name(other)));
-            "web".into()
-        }
+        other => other.unwrap_or(5),
     };
-    if root.get("primary_role").is_none() && !roles.is_empty() && !roles.iter().any(|r| r.name == "web") {
-        // Kamal 1.0 requires the primary role (web by default) to exist.
-        ctx.err("servers", "there is no `web` role; name one or set primary_role: to the role that holds the lock");
+    let hooks_path = root.get("hooks_path").and_then(scalar_text);
+    if let Some(p) = &hooks_path {
+        ctx.warn("hooks_path", format!("baton does not run hooks yet, so the hooks in {p} are not run; run them yourself around baton if you rely on them"));
+    }
+    if root.get("asset_path").is_some_and(|v| !v.is_null()) {
+        ctx.warn("asset_path", ASSET_PATH_WARNING);
     }
     let baton = parse_baton(ctx, root.get("baton"));
 
-    let mut roles = roles;
     for role in &mut roles {
         role.spec = resolve_role(role, &healthcheck_raw);
         if let Some(hc) = &role.healthcheck_raw {
             checked_healthcheck(ctx, &join(&join("servers", &role.name), "healthcheck"), hc);
         }
+        role.logging = merged_logging(&logging, role.logging_own.as_ref());
     }
+    let (host_order, roles_by_host) = index_hosts(&roles);
 
     Config {
         service,
@@ -96,9 +100,145 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<Strin
         max_concurrent_starts,
         run_directory,
         primary_role,
+        env_tags,
+        require_destination,
+        allow_empty_roles,
+        retain_containers,
+        minimum_version,
+        hooks_path,
         baton,
+        host_specs,
+        host_order,
+        roles_by_host,
         warnings: vec![],
     }
+}
+
+/// Every host in the order it first appears, and the roles on each.
+fn index_hosts(roles: &[Role]) -> (Vec<String>, HashMap<String, Vec<usize>>) {
+    let mut order = vec![];
+    let mut by_host: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in roles.iter().enumerate() {
+        for h in &r.hosts {
+            let on = by_host.entry(h.clone()).or_default();
+            if on.is_empty() {
+                order.push(h.clone());
+            }
+            on.push(i);
+        }
+    }
+    (order, by_host)
+}
+
+/// `require_destination` (refused without a destination) and
+/// `minimum_version` (refused when newer than [`KAMAL_CONFIG_LEVEL`]).
+fn about_the_config(ctx: &mut Ctx<'_>, root: &Mapping, has_destination: bool) -> (bool, Option<String>) {
+    let require = opt_bool(ctx, root.get("require_destination"), "require_destination", false);
+    if require && !has_destination {
+        ctx.err("require_destination", "this config requires a destination; pass -d/--destination DEST");
+    }
+    let minimum = match root.get("minimum_version") {
+        None | Some(Value::Null) => None,
+        Some(v) => match scalar_text(v).filter(|_| !matches!(v, Value::Bool(_))) {
+            Some(m) => match (version_key(&m), version_key(KAMAL_CONFIG_LEVEL)) {
+                (Some(want), Some(have)) if want > have => {
+                    ctx.err(
+                        "minimum_version",
+                        format!(
+                            "this config requires Kamal {m} or later, and baton reads configs of Kamal 1 up to {KAMAL_CONFIG_LEVEL}; deploy it with Kamal {m}, or lower minimum_version if the config needs nothing newer"
+                        ),
+                    );
+                    Some(m)
+                }
+                (Some(_), _) => Some(m),
+                (None, _) => {
+                    ctx.err("minimum_version", format!("{m:?} is not a version; write it as 1.3.0"));
+                    None
+                }
+            },
+            None => {
+                ctx.err("minimum_version", format!("expected a version such as 1.3.0, found {}", describe(v)));
+                None
+            }
+        },
+    };
+    (require, minimum)
+}
+
+/// A version as RubyGems compares them: its numbers, padded, and whether it
+/// is a release (`1.0.0`) rather than a pre-release (`1.0.0.beta1`).
+fn version_key(v: &str) -> Option<(Vec<u64>, bool)> {
+    let v = v.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+        return None;
+    }
+    let mut nums = vec![];
+    let mut release = true;
+    for part in v.split(['.', '-']) {
+        match part.parse::<u64>() {
+            Ok(n) if release => nums.push(n),
+            Ok(_) => {}
+            Err(_) if part.is_empty() => return None,
+            Err(_) => release = false,
+        }
+    }
+    if nums.is_empty() {
+        return None;
+    }
+    nums.resize(nums.len().max(4), 0);
+    while nums.len() > 4 && nums.last() == Some(&0) {
+        nums.pop();
+    }
+    Some((nums, release))
+}
+
+/// `primary_role` (Kamal 1.3), or `primary_web_role` (its name in Kamal
+/// 1.2), else `web`.
+fn primary_role_name(ctx: &mut Ctx<'_>, root: &Mapping) -> String {
+    let mut read = |key: &str| match root.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            ctx.err(key, format!("expected a role name, found {}", type_name(other)));
+            None
+        }
+    };
+    let (role, web_role) = (read("primary_role"), read("primary_web_role"));
+    if role.is_some() && web_role.is_some() {
+        ctx.err(
+            "primary_web_role",
+            "is Kamal 1.2's name for primary_role, which is also given; keep only primary_role",
+        );
+    }
+    role.or(web_role).unwrap_or_else(|| "web".into())
+}
+
+/// The primary role must be one of the roles (Kamal 1.0 requires `web`).
+fn check_primary_role(ctx: &mut Ctx<'_>, root: &Mapping, roles: &[Role], name: &str) {
+    if roles.is_empty() || roles.iter().any(|r| r.name == name) {
+        return;
+    }
+    let key = ["primary_role", "primary_web_role"].into_iter().find(|k| root.get(*k).is_some_and(|v| !v.is_null()));
+    match key {
+        Some(key) => {
+            let known: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+            ctx.err(key, format!("{name:?} is not one of the roles under servers; name one of: {}", known.join(", ")))
+        }
+        None => {
+            ctx.err("servers", "there is no `web` role; name one or set primary_role: to the role that holds the lock")
+        }
+    }
+}
+
+/// The global logging with a role's merged over it: its driver, if given,
+/// and its options over the global ones (Kamal's `deep_merge`).
+fn merged_logging(global: &Logging, own: Option<&Logging>) -> Logging {
+    let Some(own) = own else { return global.clone() };
+    let mut options = Merged::default();
+    for (k, v) in global.options.iter().chain(&own.options) {
+        options.set(k.clone(), v.clone());
+    }
+    Logging { driver: own.driver.clone().or_else(|| global.driver.clone()), options: options.pairs }
 }
 
 /// A role's [`RoleSpec`], from its own `healthcheck:` and the global one.
@@ -120,189 +260,20 @@ pub(super) fn resolve_role(role: &Role, global_healthcheck: &Mapping) -> RoleSpe
     RoleSpec { proxied, healthcheck, health_cmd, uses_cord }
 }
 
-pub(super) fn required_str(ctx: &mut Ctx<'_>, m: &Mapping, key: &str) -> Option<String> {
-    match m.get(key) {
-        None | Some(Value::Null) => {
-            ctx.err(key, format!("the required key `{key}` is missing"));
-            None
-        }
-        Some(Value::String(s)) if s.is_empty() => {
-            ctx.err(key, "must not be empty");
-            None
-        }
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            ctx.err(key, format!("expected a string, found {}", type_name(other)));
-            None
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::version_key;
 
-pub(super) fn opt_u64(ctx: &mut Ctx<'_>, v: Option<&Value>, path: &str) -> Option<u64> {
-    match v {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
-        Some(other) => {
-            ctx.err(path, format!("expected a whole number, found {}", describe(other)));
-            None
-        }
-    }
-}
-
-pub(super) fn describe(v: &Value) -> String {
-    match scalar_text(v) {
-        Some(t) => format!("{} {t:?}", type_name(v)),
-        None => type_name(v).to_string(),
-    }
-}
-
-pub(super) fn opt_seconds(ctx: &mut Ctx<'_>, m: &Mapping, key: &str) -> Option<Millis> {
-    opt_u64(ctx, m.get(key), key).map(|s| s * 1000)
-}
-
-pub(super) fn string_list(ctx: &mut Ctx<'_>, v: Option<&Value>, path: &str) -> Vec<String> {
-    match v {
-        None | Some(Value::Null) => vec![],
-        Some(Value::Sequence(items)) => {
-            let mut out = vec![];
-            for (i, item) in items.iter().enumerate() {
-                match scalar_text(item) {
-                    Some(s) => out.push(s),
-                    None => {
-                        ctx.err(&join(path, &i.to_string()), format!("expected a string, found {}", type_name(item)))
-                    }
-                }
-            }
-            out
-        }
-        Some(other) => {
-            ctx.err(path, format!("expected a list, found {}", type_name(other)));
-            vec![]
-        }
-    }
-}
-
-/// A mapping of scalar values, in file order. `check_keys` refuses keys with
-/// '=' or spaces (labels, env names).
-pub(super) fn string_map(ctx: &mut Ctx<'_>, v: Option<&Value>, path: &str, check_keys: bool) -> Vec<(String, String)> {
-    match v {
-        None | Some(Value::Null) => vec![],
-        Some(Value::Mapping(m)) => {
-            let mut out = vec![];
-            for (k, val) in m {
-                let key = scalar_text(k).unwrap_or_default();
-                let p = join(path, &key);
-                if check_keys {
-                    if let Err(e) = names::check_key(&key) {
-                        ctx.err(&p, e);
-                        continue;
-                    }
-                }
-                match scalar_text(val) {
-                    Some(s) => out.push((key, s)),
-                    None if val.is_null() => out.push((key, String::new())),
-                    None => ctx.err(&p, format!("expected a string, found {}", type_name(val))),
-                }
-            }
-            out
-        }
-        Some(other) => {
-            ctx.err(path, format!("expected a mapping, found {}", type_name(other)));
-            vec![]
-        }
-    }
-}
-
-pub(super) fn secret_ref(ctx: &mut Ctx<'_>, v: Option<&Value>, path: &str) -> Option<SecretRef> {
-    match v {
-        None | Some(Value::Null) => None,
-        Some(Value::Sequence(items)) => match items.as_slice() {
-            [Value::String(name)] if !name.is_empty() => Some(SecretRef::Env(name.clone())),
-            _ => {
-                ctx.err(
-                    path,
-                    "a list here must hold exactly one environment variable name, e.g. [KAMAL_REGISTRY_PASSWORD]",
-                );
-                None
-            }
-        },
-        Some(other) => match scalar_text(other) {
-            Some(s) => Some(SecretRef::Literal(s)),
-            None => {
-                ctx.err(path, format!("expected a string or [ENV_NAME], found {}", type_name(other)));
-                None
-            }
-        },
-    }
-}
-
-/// Warn about top-level keys neither baton nor Kamal 1.0 knows.
-fn warn_unknown_keys(ctx: &mut Ctx<'_>, root: &Mapping) {
-    const KNOWN: &[&str] = &[
-        "service",
-        "image",
-        "servers",
-        "registry",
-        "env",
-        "healthcheck",
-        "readiness_delay",
-        "boot",
-        "stop_wait_time",
-        "volumes",
-        "labels",
-        "logging",
-        "ssh",
-        "sshkit",
-        "run_directory",
-        "primary_role",
-        "baton",
-    ];
-    for k in root.keys() {
-        let key = scalar_text(k).unwrap_or_default();
-        if !KNOWN.contains(&key.as_str()) && !KAMAL_KEYS_FOR_OTHER_COMMANDS.contains(&key.as_str()) {
-            ctx.warn(&key, format!("unknown key {key:?}; it is ignored"));
-        }
-    }
-}
-
-/// The health check settings under `path`, reporting unknown keys as
-/// warnings and bad values as errors.
-fn checked_healthcheck(ctx: &mut Ctx<'_>, path: &str, m: &Mapping) -> Healthcheck {
-    let mut problems = vec![];
-    let hc = healthcheck_from(m, &mut |k, msg| problems.push((join(path, k), msg)));
-    for (p, m) in problems {
-        if m.starts_with("unknown key") {
-            ctx.warn(&p, m);
-        } else {
-            ctx.err(&p, m);
-        }
-    }
-    hc
-}
-
-/// `sshkit.max_concurrent_starts` (30 by default).
-fn parse_sshkit(ctx: &mut Ctx<'_>, v: Option<&Value>) -> usize {
-    match v {
-        None | Some(Value::Null) => 30,
-        Some(Value::Mapping(m)) => {
-            for k in m.keys() {
-                let key = scalar_text(k).unwrap_or_default();
-                if !["max_concurrent_starts", "pool_idle_timeout"].contains(&key.as_str()) {
-                    ctx.warn(&join("sshkit", &key), format!("unknown key {key:?}; it is ignored"));
-                }
-            }
-            match opt_u64(ctx, m.get("max_concurrent_starts"), "sshkit.max_concurrent_starts") {
-                Some(0) => {
-                    ctx.err("sshkit.max_concurrent_starts", "must be at least 1");
-                    30
-                }
-                Some(n) => n as usize,
-                None => 30,
-            }
-        }
-        Some(other) => {
-            ctx.err("sshkit", format!("expected a mapping, found {}", type_name(other)));
-            30
-        }
+    #[test]
+    fn versions_compare_as_rubygems_does() {
+        let k = |v| version_key(v).expect("a version");
+        assert!(k("1.9.3") > k("1.3.0"));
+        assert!(k("2.0.0") > k("1.9.3"));
+        assert!(k("1.10") > k("1.9.3"));
+        assert_eq!(k("1.3"), k("1.3.0"));
+        assert!(k("2.0.0.beta1") < k("2.0.0"));
+        assert!(k("2.0.0.beta1") > k("1.9.3"));
+        assert_eq!(version_key("one"), None);
+        assert_eq!(version_key("1..2"), None);
     }
 }

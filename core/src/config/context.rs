@@ -88,6 +88,12 @@ pub(super) fn parse_yaml(ctx_name: &str, text: &str) -> Result<Value, Problem> {
             if let Some(i) = msg.find(" at line ") {
                 msg.truncate(i);
             }
+            let at = loc
+                .as_ref()
+                .and_then(|l| text.lines().nth(l.line().saturating_sub(1))?.chars().nth(l.column().saturating_sub(1)));
+            if at == Some('\t') || msg.contains("tab character") {
+                msg = "found a tab; YAML indents with spaces only: replace the tab with spaces".into();
+            }
             Err(Problem {
                 file: ctx_name.to_string(),
                 path: String::new(),

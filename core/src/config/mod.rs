@@ -6,16 +6,27 @@
 
 mod build;
 mod context;
+mod keys;
 mod lines;
 pub mod names;
 mod sections;
+mod servers;
+mod values;
 
 use crate::time::Millis;
 pub use context::parse_duration;
 use context::{deep_merge, parse_yaml, type_name, Ctx};
 use lines::LineIndex;
+pub use names::HostSpec;
 use serde_yaml::{Mapping, Value};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+
+/// The Kamal release whose config schema baton reads: every key of every
+/// Kamal 1 release up to it is parsed, and used, refused or warned about
+/// (`docs/kamal-compatibility.md`). A config whose `minimum_version` is
+/// newer is refused.
+pub const KAMAL_CONFIG_LEVEL: &str = "1.9.3";
 
 /// One configuration file, as read by the caller.
 #[derive(Clone, Copy, Debug)]
@@ -245,7 +256,11 @@ impl Default for BatonSettings {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Role {
     pub name: String,
+    /// The role's hosts, as written (`host`, `host:port`, `[IPv6]:port`).
     pub hosts: Vec<String>,
+    /// The tags of the role's hosts (`- 192.0.2.1: tag`), host by host;
+    /// each names an `env.tags` entry merged into that host's env.
+    pub tags: BTreeMap<String, Vec<String>>,
     pub cmd: Option<String>,
     pub options: Vec<(String, OptionValue)>,
     /// Role labels (merged over the global labels by [`Config::role_labels`]).
@@ -255,8 +270,14 @@ pub struct Role {
     /// `healthcheck:` given on the role itself, as written (read only while
     /// the config is parsed: [`Role::spec`] holds the result).
     healthcheck_raw: Option<Mapping>,
+    /// `logging:` given on the role itself (merged into [`Role::logging`]
+    /// while the config is parsed).
+    logging_own: Option<Logging>,
     /// `traefik: true` on a role other than `web`.
     pub traefik: bool,
+    /// The role's logging: the global `logging:` with the role's own merged
+    /// over it (Kamal 1.4's role-level logging).
+    pub logging: Logging,
     /// What the role's settings come to, resolved once when the config is parsed.
     pub spec: RoleSpec,
 }
@@ -310,15 +331,27 @@ pub struct Config {
     pub max_concurrent_starts: usize,
     pub run_directory: String,
     pub primary_role: String,
+    /// `env.tags`: env merged into the env of the hosts tagged with each name.
+    pub env_tags: Vec<(String, Env)>,
+    /// `require_destination: true`: the config was refused without `-d`.
+    pub require_destination: bool,
+    /// `allow_empty_roles: true`: roles other than the primary may have no host.
+    pub allow_empty_roles: bool,
+    /// `retain_containers` (5 by default; used by Kamal's `prune`).
+    pub retain_containers: u64,
+    /// `minimum_version`, checked against [`KAMAL_CONFIG_LEVEL`].
+    pub minimum_version: Option<String>,
+    /// `hooks_path`; baton runs no hooks yet (the CLI warns when hooks exist).
+    pub hooks_path: Option<String>,
     pub baton: BatonSettings,
+    /// Every host, as written, with the address and port SSH connects to.
+    pub host_specs: BTreeMap<String, HostSpec>,
+    /// Every host in the order it first appears, and the roles on each.
+    host_order: Vec<String>,
+    roles_by_host: HashMap<String, Vec<usize>>,
     /// Problems that did not stop the parse (unknown keys, ignored settings).
     pub warnings: Vec<Problem>,
 }
-
-/// Keys that Kamal 1.0 knows but that belong to commands baton does not
-/// implement (build, accessories, Traefik's own container). Accepted quietly.
-const KAMAL_KEYS_FOR_OTHER_COMMANDS: &[&str] =
-    &["builder", "accessories", "traefik", "hooks_path", "require_destination", "minimum_version"];
 
 impl Config {
     /// Parse `base`, with `destination` (its name and file) merged over it.
@@ -359,12 +392,19 @@ impl Config {
             }
         };
         let cfg = build::build(&mut ctx, &root, dest_name);
+        let base_name = base.name;
+        let in_line_order = |mut ps: Vec<Problem>| {
+            // The base file first, then the destination's; in each, the
+            // problems of the whole file (a missing key), then by line.
+            ps.sort_by_key(|p| (p.file != base_name, p.line, p.column));
+            ps
+        };
         if ctx.errors.is_empty() {
             let mut cfg = cfg;
-            cfg.warnings = ctx.warnings;
+            cfg.warnings = in_line_order(ctx.warnings);
             Ok(cfg)
         } else {
-            Err(ConfigError { problems: ctx.errors })
+            Err(ConfigError { problems: in_line_order(ctx.errors) })
         }
     }
 
@@ -374,20 +414,21 @@ impl Config {
 
     /// Every host, in the order they first appear.
     pub fn all_hosts(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for r in &self.roles {
-            for h in &r.hosts {
-                if !out.contains(h) {
-                    out.push(h.clone());
-                }
-            }
-        }
-        out
+        self.host_order.clone()
     }
 
-    /// The roles that run on `host`, in config order.
+    /// The roles that run on `host`, in config order (sorted by name).
     pub fn roles_on(&self, host: &str) -> Vec<&Role> {
-        self.roles.iter().filter(|r| r.hosts.iter().any(|h| h == host)).collect()
+        self.roles_by_host.get(host).map_or_else(Vec::new, |ix| ix.iter().map(|&i| &self.roles[i]).collect())
+    }
+
+    /// Where SSH connects for `host` (as written in the config): its
+    /// address, and its own port or `ssh.port`.
+    pub fn ssh_endpoint(&self, host: &str) -> (String, u16) {
+        match self.host_specs.get(host) {
+            Some(spec) => (spec.address.clone(), spec.port.unwrap_or(self.ssh.port)),
+            None => (host.to_string(), self.ssh.port),
+        }
     }
 
     /// First host of the primary role; the lock lives there.
@@ -420,49 +461,82 @@ impl Config {
     /// destination, Traefik's, the global labels, the role's labels. A later
     /// key replaces an earlier one in place (Ruby's Hash#merge).
     pub fn role_labels(&self, role: &Role) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        let mut set = |k: String, v: String| match out.iter_mut().find(|(ek, _)| *ek == k) {
-            Some(e) => e.1 = v,
-            None => out.push((k, v)),
-        };
-        set("service".into(), self.service.clone());
-        set("role".into(), role.name.clone());
+        let mut out = Merged::default();
+        out.set("service".into(), self.service.clone());
+        out.set("role".into(), role.name.clone());
         if let Some(d) = &self.destination {
-            set("destination".into(), d.clone());
+            out.set("destination".into(), d.clone());
         }
         if role.spec.proxied {
             let s = self.role_full_name(&role.name);
-            set(format!("traefik.http.services.{s}.loadbalancer.server.scheme"), "http".into());
-            set(format!("traefik.http.routers.{s}.rule"), "PathPrefix(`/`)".into());
-            set(format!("traefik.http.middlewares.{s}-retry.retry.attempts"), "5".into());
-            set(format!("traefik.http.middlewares.{s}-retry.retry.initialinterval"), "500ms".into());
-            set(format!("traefik.http.routers.{s}.middlewares"), format!("{s}-retry@docker"));
+            out.set(format!("traefik.http.services.{s}.loadbalancer.server.scheme"), "http".into());
+            out.set(format!("traefik.http.routers.{s}.rule"), "PathPrefix(`/`)".into());
+            out.set(format!("traefik.http.middlewares.{s}-retry.retry.attempts"), "5".into());
+            out.set(format!("traefik.http.middlewares.{s}-retry.retry.initialinterval"), "500ms".into());
+            out.set(format!("traefik.http.routers.{s}.middlewares"), format!("{s}-retry@docker"));
         }
         for (k, v) in self.labels.iter().chain(role.labels.iter()) {
-            set(k.clone(), v.clone());
+            out.set(k.clone(), v.clone());
         }
-        out
+        out.pairs
     }
 
     /// The role's environment: global clear values with the role's over them;
     /// global secrets followed by the role's.
     pub fn role_env(&self, role: &Role) -> Env {
-        let mut clear = self.env.clear.clone();
-        for (k, v) in &role.env.clear {
-            match clear.iter_mut().find(|(ek, _)| ek == k) {
-                Some(e) => e.1 = v.clone(),
-                None => clear.push((k.clone(), v.clone())),
-            }
-        }
-        let mut secret = self.env.secret.clone();
-        for s in &role.env.secret {
-            if !secret.contains(s) {
-                secret.push(s.clone());
-            }
-        }
-        Env { clear, secret }
+        merge_env([&self.env, &role.env])
+    }
+
+    /// The role's environment on `host`: [`Config::role_env`], then the
+    /// `env.tags` entry of each of the host's tags, in the order the host
+    /// lists them (Kamal 1.5's host tags).
+    pub fn role_env_on(&self, role: &Role, host: &str) -> Env {
+        let tags = role.tags.get(host).map(Vec::as_slice).unwrap_or_default();
+        let tag_envs = tags.iter().filter_map(|t| self.env_tags.iter().find(|(n, _)| n == t).map(|(_, e)| e));
+        merge_env([&self.env, &role.env].into_iter().chain(tag_envs))
     }
 }
 
+/// Key-value pairs where a later key replaces an earlier one in place
+/// (Ruby's `Hash#merge`), in linear time.
+#[derive(Default)]
+pub(super) struct Merged {
+    pub(super) pairs: Vec<(String, String)>,
+    at: HashMap<String, usize>,
+}
+
+impl Merged {
+    pub(super) fn set(&mut self, k: String, v: String) {
+        match self.at.get(&k) {
+            Some(&i) => self.pairs[i].1 = v,
+            None => {
+                self.at.insert(k.clone(), self.pairs.len());
+                self.pairs.push((k, v));
+            }
+        }
+    }
+}
+
+/// Envs merged as Kamal merges them: clear values of later ones over
+/// earlier ones, secrets in order without repeats.
+fn merge_env<'a>(envs: impl IntoIterator<Item = &'a Env>) -> Env {
+    let mut clear = Merged::default();
+    let mut secret = vec![];
+    let mut seen = std::collections::HashSet::new();
+    for env in envs {
+        for (k, v) in &env.clear {
+            clear.set(k.clone(), v.clone());
+        }
+        for s in &env.secret {
+            if seen.insert(s.clone()) {
+                secret.push(s.clone());
+            }
+        }
+    }
+    Env { clear: clear.pairs, secret }
+}
+
+#[cfg(test)]
+mod kamal1_tests;
 #[cfg(test)]
 mod tests;

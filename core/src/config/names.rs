@@ -102,12 +102,10 @@ fn is_ipv4(v: &str) -> bool {
 }
 
 fn is_ipv6(v: &str) -> bool {
-    v.contains(':')
-        && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        && v.matches("::").count() <= 1
+    v.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
-/// A host: a DNS name, an IPv4 or an IPv6 address.
+/// A host: a DNS name, an IPv4 or an IPv6 address (no port).
 pub fn check_host(v: &str) -> Result<(), String> {
     if v.is_empty() {
         return Err("a host must not be empty".into());
@@ -134,6 +132,61 @@ pub fn check_host(v: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A host as written in `servers:`, with the SSH port it names, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSpec {
+    /// What SSH connects to: a DNS name, an IPv4 or an IPv6 address.
+    pub address: String,
+    /// `host:port` or `[IPv6]:port`; None: `ssh.port`.
+    pub port: Option<u16>,
+}
+
+fn port_number(host: &str, p: &str) -> Result<u16, String> {
+    match p.parse::<u16>() {
+        Ok(n) if n >= 1 && p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(format!("{host:?} has the port {p:?}; a port is a number from 1 to 65535")),
+    }
+}
+
+/// Read a host as SSHKit reads it: `host`, `host:port`, `[IPv6]:port`, or
+/// a bare IPv6 address (which baton reads as an address, not as host:port).
+pub fn parse_host(v: &str) -> Result<HostSpec, String> {
+    if v.contains('@') {
+        return Err(format!("{v:?}: a user in the host (user@host) is not supported; set ssh.user instead"));
+    }
+    if let Some(rest) = v.strip_prefix('[') {
+        let (addr, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{v:?} opens '[' without closing it; write an IPv6 address as [address]:port"))?;
+        if !is_ipv6(addr) {
+            return Err(format!("{v:?}: {addr:?} between brackets is not an IPv6 address"));
+        }
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(p) => Some(port_number(v, p)?),
+                None => return Err(format!("{v:?} has {after:?} after the address; write [address]:port")),
+            },
+        };
+        return Ok(HostSpec { address: addr.to_string(), port });
+    }
+    match v.matches(':').count() {
+        0 => check_host(v).map(|()| HostSpec { address: v.to_string(), port: None }),
+        1 => {
+            let (host, p) = v.split_once(':').expect("one ':'");
+            let port = port_number(v, p)?;
+            if host.is_empty() {
+                return Err(format!("{v:?} has a port but no host; write host:port"));
+            }
+            check_host(host).map(|()| HostSpec { address: host.to_string(), port: Some(port) })
+        }
+        _ if is_ipv6(v) => Ok(HostSpec { address: v.to_string(), port: None }),
+        _ => Err(format!(
+            "{v:?} is neither host:port nor an IPv6 address; write a port as host:port, and an IPv6 address with a port as [address]:port"
+        )),
+    }
 }
 
 /// A key of a label or environment variable: no '=', no control characters.
@@ -204,5 +257,29 @@ mod tests {
         assert!(check_host("-oProxyCommand=x").is_err());
         assert!(check_host("a b").is_err());
         assert!(check_host("host_1").is_err());
+        assert!(check_host("db1:22").is_err(), "not an IPv6 address");
+    }
+
+    #[test]
+    fn hosts_with_ports_as_sshkit_reads_them() {
+        let spec = |a: &str, p: Option<u16>| Ok(HostSpec { address: a.into(), port: p });
+        assert_eq!(parse_host("192.0.2.12:2222"), spec("192.0.2.12", Some(2222)));
+        assert_eq!(parse_host("db1:22"), spec("db1", Some(22)));
+        assert_eq!(parse_host("web-1.example.com"), spec("web-1.example.com", None));
+        assert_eq!(parse_host("[2001:db8::1]:2222"), spec("2001:db8::1", Some(2222)));
+        assert_eq!(parse_host("[::1]"), spec("::1", None));
+        assert_eq!(parse_host("2001:db8::1"), spec("2001:db8::1", None));
+        assert_eq!(parse_host(":").unwrap_err(), "\":\" has the port \"\"; a port is a number from 1 to 65535");
+        assert_eq!(parse_host(":22").unwrap_err(), "\":22\" has a port but no host; write host:port");
+        assert_eq!(
+            parse_host("1.2.3.4:5:6").unwrap_err(),
+            "\"1.2.3.4:5:6\" is neither host:port nor an IPv6 address; write a port as host:port, and an IPv6 address with a port as [address]:port"
+        );
+        assert!(parse_host("h:0").is_err());
+        assert!(parse_host("h:70000").is_err());
+        assert!(parse_host("h:+22").is_err());
+        assert!(parse_host("[::1]2222").is_err());
+        assert!(parse_host("[db1]:22").is_err());
+        assert!(parse_host("deploy@h").is_err());
     }
 }

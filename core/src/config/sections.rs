@@ -1,25 +1,27 @@
 //! One parser per section of `deploy.yml` (registry, env, healthcheck,
-//! servers, boot, logging, ssh, baton).
+//! boot, logging, ssh, sshkit, baton). `servers:` is in `servers.rs`.
 
-use super::build::*;
 use super::context::*;
+use super::keys;
+use super::values::*;
 use super::*;
 
+/// `registry:`, which Kamal 1 requires, with a username and a password
+/// (each a value, or `[ENV_NAME]` to read it from the environment).
 pub(super) fn parse_registry(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Registry {
+    let fix = "Kamal 1 requires it, with username: and password: (password: [KAMAL_REGISTRY_PASSWORD] reads it from the environment)";
     let m = match v {
-        None | Some(Value::Null) => return Registry::default(),
+        None | Some(Value::Null) => {
+            ctx.err("registry", format!("the required key `registry` is missing; {fix}"));
+            return Registry::default();
+        }
         Some(Value::Mapping(m)) => m,
         Some(other) => {
-            ctx.err("registry", format!("expected a mapping, found {}", type_name(other)));
+            ctx.err("registry", format!("expected a mapping, found {}; {fix}", type_name(other)));
             return Registry::default();
         }
     };
-    for k in m.keys() {
-        let key = scalar_text(k).unwrap_or_default();
-        if !["server", "username", "password"].contains(&key.as_str()) {
-            ctx.warn(&join("registry", &key), format!("unknown key {key:?}; it is ignored"));
-        }
-    }
+    keys::warn_unknown(ctx, "registry", m, keys::REGISTRY);
     let server = match m.get("server") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
@@ -33,44 +35,107 @@ pub(super) fn parse_registry(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Registry {
             None
         }
     };
-    Registry {
-        server,
-        username: secret_ref(ctx, m.get("username"), "registry.username"),
-        password: secret_ref(ctx, m.get("password"), "registry.password"),
-    }
+    let mut required = |key: &str, what: &str| {
+        let path = join("registry", key);
+        let errors_before = ctx.errors.len();
+        let r = secret_ref(ctx, m.get(key), &path);
+        if r.is_none() && ctx.errors.len() == errors_before {
+            ctx.err(
+                &path,
+                format!("the registry {what} is missing; Kamal 1 requires it: add {key}: (a value, or [ENV_NAME])"),
+            );
+        }
+        r
+    };
+    let username = required("username", "username");
+    let password = required("password", "password");
+    Registry { server, username, password }
 }
 
-pub(super) fn parse_env(ctx: &mut Ctx<'_>, v: Option<&Value>, path: &str) -> Env {
-    let m = match v {
-        None | Some(Value::Null) => return Env::default(),
-        Some(Value::Mapping(m)) => m,
-        Some(other) => {
-            ctx.err(path, format!("expected a mapping, found {}", type_name(other)));
-            return Env::default();
-        }
-    };
-    let structured = m.contains_key("clear") || m.contains_key("secret");
+/// An env section: a flat mapping, or `clear:`, `secret:` and, at the top
+/// level only (`allow_tags`), `tags:` (Kamal 1.5). Returns the env and its
+/// tags. A value with a line break is refused: Docker's env files cannot
+/// carry one.
+pub(super) fn parse_env(
+    ctx: &mut Ctx<'_>,
+    v: Option<&Value>,
+    path: &str,
+    allow_tags: bool,
+) -> (Env, Vec<(String, Env)>) {
+    let Some(m) = opt_mapping(ctx, v, path) else { return (Env::default(), vec![]) };
+    let structured = ["clear", "secret", "tags"].iter().any(|k| m.contains_key(*k));
     if !structured {
-        return Env { clear: string_map(ctx, v, path, true), secret: vec![] };
+        let clear = string_map(ctx, v, path, true);
+        check_values(ctx, path, &clear);
+        return (Env { clear, secret: vec![] }, vec![]);
     }
     for k in m.keys() {
         let key = scalar_text(k).unwrap_or_default();
-        if key != "clear" && key != "secret" {
-            ctx.err(&join(path, &key), "with clear: or secret: present, every variable belongs under one of them");
+        match key.as_str() {
+            "clear" | "secret" => {}
+            "tags" if allow_tags => {}
+            "tags" => ctx.err(&join(path, &key), "tags are only allowed in the top-level env; move them to env.tags"),
+            _ => ctx.err(
+                &join(path, &key),
+                "with clear:, secret: or tags: present, every variable belongs under clear: or secret:; move it there",
+            ),
         }
     }
-    let clear = string_map(ctx, m.get("clear"), &join(path, "clear"), true);
+    let clear_path = join(path, "clear");
+    let clear = string_map(ctx, m.get("clear"), &clear_path, true);
+    check_values(ctx, &clear_path, &clear);
     let secret = string_list(ctx, m.get("secret"), &join(path, "secret"));
     for (i, s) in secret.iter().enumerate() {
         if let Err(e) = names::check_key(s) {
             ctx.err(&join(&join(path, "secret"), &i.to_string()), e);
         }
     }
-    Env { clear, secret }
+    let mut tags = vec![];
+    if allow_tags {
+        let tags_path = join(path, "tags");
+        if let Some(t) = opt_mapping(ctx, m.get("tags"), &tags_path) {
+            for (k, v) in t {
+                let name = scalar_text(k).unwrap_or_default();
+                let (env, _) = parse_env(ctx, Some(v), &join(&tags_path, &name), false);
+                tags.push((name, env));
+            }
+        }
+    }
+    (Env { clear, secret }, tags)
+}
+
+fn check_values(ctx: &mut Ctx<'_>, path: &str, pairs: &[(String, String)]) {
+    for (k, v) in pairs {
+        if v.contains(['\n', '\r', '\0']) {
+            ctx.err(
+                &join(path, k),
+                "the value holds a line break (or NUL), which Docker's env files cannot carry; put it on one line",
+            );
+        }
+    }
+}
+
+/// The health check settings under `path`: unknown keys warn, bad values
+/// are errors.
+pub(super) fn checked_healthcheck(ctx: &mut Ctx<'_>, path: &str, m: &Mapping) -> Healthcheck {
+    keys::warn_unknown(ctx, path, m, keys::HEALTHCHECK);
+    if m.contains_key("log_lines") {
+        ctx.warn(
+            &join(path, "log_lines"),
+            "baton does not print a container's log when its health check fails, so log_lines is ignored; read the log with `baton app logs`",
+        );
+    }
+    let mut problems = vec![];
+    let hc = healthcheck_from(m, &mut |k, msg| problems.push((join(path, k), msg)));
+    for (p, m) in problems {
+        ctx.err(&p, m);
+    }
+    hc
 }
 
 /// Build a health check from a raw mapping; `problem(key, message)` is told
-/// of each bad value. Missing keys take Kamal's defaults.
+/// of each bad value. Missing keys take Kamal's defaults; unknown ones are
+/// left to [`checked_healthcheck`].
 pub(super) fn healthcheck_from(m: &Mapping, problem: &mut dyn FnMut(&str, String)) -> Healthcheck {
     let mut hc = Healthcheck::default();
     for (k, v) in m {
@@ -80,7 +145,7 @@ pub(super) fn healthcheck_from(m: &Mapping, problem: &mut dyn FnMut(&str, String
                 Value::String(s) if s.starts_with('/') => hc.path = s.clone(),
                 other => problem("path", format!("expected a path starting with '/', found {}", describe(other))),
             },
-            "port" => match v.as_u64() {
+            "port" => match whole_number(v) {
                 Some(p) if (1..=65535).contains(&p) => hc.port = p as u16,
                 _ => problem("port", format!("expected a port number (1-65535), found {}", describe(v))),
             },
@@ -90,20 +155,18 @@ pub(super) fn healthcheck_from(m: &Mapping, problem: &mut dyn FnMut(&str, String
                 other => problem("cmd", format!("expected a command string, found {}", describe(other))),
             },
             "interval" => {
-                let text = scalar_text(v);
-                match text.as_deref().and_then(parse_duration) {
+                let text = scalar_text(v).filter(|_| !matches!(v, Value::Bool(_))).unwrap_or_default();
+                match parse_duration(&text) {
                     Some(ms) if ms > 0 => {
                         hc.interval_ms = ms;
-                        // A bare number means seconds; Docker wants a unit.
-                        hc.interval = match v {
-                            Value::Number(_) => format!("{}s", text.unwrap_or_default()),
-                            _ => text.unwrap_or_default(),
-                        };
+                        // A bare number means seconds, quoted or not; Docker wants a unit.
+                        let bare = text.trim().parse::<f64>().is_ok();
+                        hc.interval = if bare { format!("{}s", text.trim()) } else { text };
                     }
                     _ => problem("interval", format!("expected a duration such as 1s or 500ms, found {}", describe(v))),
                 }
             }
-            "max_attempts" => match v.as_u64() {
+            "max_attempts" => match whole_number(v) {
                 Some(n) if n >= 1 => hc.max_attempts = n as u32,
                 _ => problem("max_attempts", format!("expected a whole number of at least 1, found {}", describe(v))),
             },
@@ -114,207 +177,23 @@ pub(super) fn healthcheck_from(m: &Mapping, problem: &mut dyn FnMut(&str, String
                 }
                 other => problem("cord", format!("expected an absolute directory or false, found {}", describe(other))),
             },
-            "log_lines" => match v.as_u64() {
+            "log_lines" => match whole_number(v) {
                 Some(n) => hc.log_lines = n as u32,
                 None => problem("log_lines", format!("expected a whole number, found {}", describe(v))),
             },
-            other => problem(other, format!("unknown key {other:?}; it is ignored")),
+            _ => {}
         }
     }
     hc
 }
 
-pub(super) fn parse_servers(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Vec<Role> {
-    let mut roles = vec![];
-    match v {
-        None | Some(Value::Null) => ctx.err("servers", "the required key `servers` is missing"),
-        Some(Value::Sequence(_)) => {
-            let hosts = parse_hosts(ctx, v, "servers");
-            if hosts.is_empty() {
-                ctx.err("servers", "role `web` has no hosts");
-            }
-            roles.push(Role {
-                name: "web".into(),
-                hosts,
-                cmd: None,
-                options: vec![],
-                labels: vec![],
-                env: Env::default(),
-                healthcheck_raw: None,
-                traefik: false,
-                spec: RoleSpec::default(),
-            });
-        }
-        Some(Value::Mapping(m)) => {
-            if m.is_empty() {
-                ctx.err("servers", "no roles are defined");
-            }
-            for (k, spec) in m {
-                let name = scalar_text(k).unwrap_or_default();
-                let path = join("servers", &name);
-                if let Err(e) = names::check_name_part(&name) {
-                    ctx.err(&path, format!("role name {e}"));
-                }
-                if let Some(role) = parse_role(ctx, &name, spec, &path) {
-                    roles.push(role);
-                }
-            }
-        }
-        Some(other) => {
-            ctx.err("servers", format!("expected a list of hosts or a mapping of roles, found {}", type_name(other)))
-        }
-    }
-    roles
-}
-
-pub(super) fn parse_hosts(ctx: &mut Ctx<'_>, v: Option<&Value>, path: &str) -> Vec<String> {
-    let hosts = string_list(ctx, v, path);
-    let mut out = vec![];
-    for (i, h) in hosts.into_iter().enumerate() {
-        match names::check_host(&h) {
-            Ok(()) => {
-                if out.contains(&h) {
-                    ctx.warn(&join(path, &i.to_string()), format!("host {h:?} is listed twice"));
-                } else {
-                    out.push(h);
-                }
-            }
-            Err(e) => ctx.err(&join(path, &i.to_string()), e),
-        }
-    }
-    out
-}
-
-pub(super) fn parse_role(ctx: &mut Ctx<'_>, name: &str, spec: &Value, path: &str) -> Option<Role> {
-    let errors_before = ctx.errors.len();
-    let mut role = Role {
-        name: name.to_string(),
-        hosts: vec![],
-        cmd: None,
-        options: vec![],
-        labels: vec![],
-        env: Env::default(),
-        healthcheck_raw: None,
-        traefik: false,
-        spec: RoleSpec::default(),
-    };
-    match spec {
-        Value::Sequence(_) => role.hosts = parse_hosts(ctx, Some(spec), path),
-        Value::Null => {}
-        Value::Mapping(m) => {
-            for k in m.keys() {
-                let key = scalar_text(k).unwrap_or_default();
-                if !["hosts", "cmd", "options", "labels", "env", "healthcheck", "traefik", "logging"]
-                    .contains(&key.as_str())
-                {
-                    ctx.warn(&join(path, &key), format!("unknown key {key:?}; it is ignored"));
-                }
-            }
-            let hosts_path = join(path, "hosts");
-            role.hosts = parse_hosts(ctx, m.get("hosts"), &hosts_path);
-            role.cmd = match m.get("cmd") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(other) => {
-                    ctx.err(&join(path, "cmd"), format!("expected a command string, found {}", type_name(other)));
-                    None
-                }
-            };
-            role.options = parse_options(ctx, m.get("options"), &join(path, "options"));
-            role.labels = string_map(ctx, m.get("labels"), &join(path, "labels"), true);
-            role.env = parse_env(ctx, m.get("env"), &join(path, "env"));
-            role.healthcheck_raw = match m.get("healthcheck") {
-                None | Some(Value::Null) => None,
-                Some(Value::Mapping(h)) => Some(h.clone()),
-                Some(other) => {
-                    ctx.err(&join(path, "healthcheck"), format!("expected a mapping, found {}", type_name(other)));
-                    None
-                }
-            };
-            role.traefik = match m.get("traefik") {
-                None | Some(Value::Null) => false,
-                Some(Value::Bool(b)) => *b,
-                Some(other) => {
-                    ctx.err(&join(path, "traefik"), format!("expected true or false, found {}", describe(other)));
-                    false
-                }
-            };
-            if m.contains_key("logging") {
-                ctx.warn(
-                    &join(path, "logging"),
-                    "per-role logging is not in Kamal 1.0; baton uses the global logging: setting",
-                );
-            }
-        }
-        other => {
-            ctx.err(path, format!("expected a list of hosts or a mapping with hosts:, found {}", type_name(other)));
-            return None;
-        }
-    }
-    // A role whose hosts were all refused already has its error.
-    if role.hosts.is_empty() && ctx.errors.len() == errors_before {
-        ctx.err(path, format!("role `{name}` has no hosts"));
-    }
-    Some(role)
-}
-
-pub(super) fn parse_options(ctx: &mut Ctx<'_>, v: Option<&Value>, path: &str) -> Vec<(String, OptionValue)> {
-    let m = match v {
-        None | Some(Value::Null) => return vec![],
-        Some(Value::Mapping(m)) => m,
-        Some(other) => {
-            ctx.err(path, format!("expected a mapping of Docker options, found {}", type_name(other)));
-            return vec![];
-        }
-    };
-    let mut out = vec![];
-    for (k, val) in m {
-        let key = scalar_text(k).unwrap_or_default();
-        let p = join(path, &key);
-        if let Err(e) = names::check_option_name(&key) {
-            ctx.err(&p, e);
-            continue;
-        }
-        match val {
-            Value::Bool(true) | Value::Null => out.push((key, OptionValue::Flag)),
-            Value::Sequence(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    match scalar_text(item) {
-                        Some(s) => out.push((key.clone(), OptionValue::Value(s))),
-                        None => {
-                            ctx.err(&join(&p, &i.to_string()), format!("expected a string, found {}", type_name(item)))
-                        }
-                    }
-                }
-            }
-            other => match scalar_text(other) {
-                Some(s) => out.push((key, OptionValue::Value(s))),
-                None => ctx.err(&p, format!("expected a value, true or a list, found {}", type_name(other))),
-            },
-        }
-    }
-    out
-}
-
 pub(super) fn parse_boot(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Boot {
-    let m = match v {
-        None | Some(Value::Null) => return Boot::default(),
-        Some(Value::Mapping(m)) => m,
-        Some(other) => {
-            ctx.err("boot", format!("expected a mapping with limit: and wait:, found {}", type_name(other)));
-            return Boot::default();
-        }
-    };
-    for k in m.keys() {
-        let key = scalar_text(k).unwrap_or_default();
-        if key != "limit" && key != "wait" {
-            ctx.warn(&join("boot", &key), format!("unknown key {key:?}; it is ignored"));
-        }
-    }
+    let Some(m) = opt_mapping(ctx, v, "boot") else { return Boot::default() };
+    keys::warn_unknown(ctx, "boot", m, keys::BOOT);
     let limit = match m.get("limit") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n >= 1) => {
-            Some(BootLimit::Count(n.as_u64().unwrap_or(1) as usize))
+        Some(v) if whole_number(v).is_some_and(|n| n >= 1) => {
+            Some(BootLimit::Count(whole_number(v).unwrap_or(1) as usize))
         }
         Some(Value::String(s)) if s.ends_with('%') => match s[..s.len() - 1].trim().parse::<u32>() {
             Ok(p) if (1..=100).contains(&p) => Some(BootLimit::Percent(p)),
@@ -347,41 +226,38 @@ pub(super) fn parse_boot(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Boot {
     Boot { limit, wait_ms }
 }
 
-pub(super) fn parse_logging(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Logging {
-    let m = match v {
-        None | Some(Value::Null) => return Logging::default(),
-        Some(Value::Mapping(m)) => m,
-        Some(other) => {
-            ctx.err("logging", format!("expected a mapping, found {}", type_name(other)));
-            return Logging::default();
-        }
-    };
-    for k in m.keys() {
-        let key = scalar_text(k).unwrap_or_default();
-        if key != "driver" && key != "options" {
-            ctx.warn(&join("logging", &key), format!("unknown key {key:?}; it is ignored"));
-        }
-    }
+/// `logging:` at `path` (the top level, or a role's).
+pub(super) fn parse_logging(ctx: &mut Ctx<'_>, v: Option<&Value>, path: &str) -> Logging {
+    let Some(m) = opt_mapping(ctx, v, path) else { return Logging::default() };
+    keys::warn_unknown(ctx, path, m, keys::LOGGING);
     let driver = match m.get("driver") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
-            ctx.err("logging.driver", format!("expected a driver name, found {}", type_name(other)));
+            ctx.err(&join(path, "driver"), format!("expected a driver name, found {}", type_name(other)));
             None
         }
     };
-    Logging { driver, options: string_map(ctx, m.get("options"), "logging.options", true) }
+    Logging { driver, options: string_map(ctx, m.get("options"), &join(path, "options"), true) }
+}
+
+/// `sshkit.max_concurrent_starts` (30 by default).
+pub(super) fn parse_sshkit(ctx: &mut Ctx<'_>, v: Option<&Value>) -> usize {
+    let Some(m) = opt_mapping(ctx, v, "sshkit") else { return 30 };
+    keys::warn_unknown(ctx, "sshkit", m, keys::SSHKIT);
+    match opt_u64(ctx, m.get("max_concurrent_starts"), "sshkit.max_concurrent_starts") {
+        Some(0) => {
+            ctx.err("sshkit.max_concurrent_starts", "must be at least 1");
+            30
+        }
+        Some(n) => n as usize,
+        None => 30,
+    }
 }
 
 pub(super) fn parse_ssh(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Ssh {
-    let m = match v {
-        None | Some(Value::Null) => return Ssh::default(),
-        Some(Value::Mapping(m)) => m,
-        Some(other) => {
-            ctx.err("ssh", format!("expected a mapping, found {}", type_name(other)));
-            return Ssh::default();
-        }
-    };
+    let Some(m) = opt_mapping(ctx, v, "ssh") else { return Ssh::default() };
+    keys::warn_unknown(ctx, "ssh", m, keys::SSH);
     let mut ssh = Ssh::default();
     for (k, v) in m {
         let key = scalar_text(k).unwrap_or_default();
@@ -397,7 +273,7 @@ pub(super) fn parse_ssh(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Ssh {
                 }
                 other => ctx.err(&p, format!("expected a user name, found {}", describe(other))),
             },
-            "port" => match v.as_u64() {
+            "port" => match whole_number(v) {
                 Some(n) if (1..=65535).contains(&n) => ssh.port = n as u16,
                 _ => ctx.err(&p, format!("expected a port number (1-65535), found {}", describe(v))),
             },
@@ -424,11 +300,20 @@ pub(super) fn parse_ssh(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Ssh {
                 Value::Bool(_) => {}
                 other => ctx.err(&p, format!("expected the path of an ssh_config file, found {}", describe(other))),
             },
-            "log_level" | "keys_only" | "key_data" => {}
-            "proxy_command" => {
-                ctx.warn(&p, "proxy_command is not supported by baton; use proxy: [user@]host (a jump host)")
-            }
-            other => ctx.warn(&p, format!("unknown key {other:?}; it is ignored")),
+            "keys_only" if v.as_bool() == Some(true) => ctx.warn(
+                &p,
+                "keys_only is not supported: OpenSSH also offers the keys of ssh-agent and ~/.ssh; set IdentitiesOnly in an ssh_config file (ssh.config) instead",
+            ),
+            "key_data" => ctx.warn(
+                &p,
+                "key_data is not supported: baton uses OpenSSH, which reads keys from files; save the key to a file and list it under ssh.keys",
+            ),
+            "proxy_command" => ctx.warn(
+                &p,
+                "proxy_command is not supported by baton; use proxy: [user@]host (a jump host), or a ProxyCommand in an ssh_config file (ssh.config)",
+            ),
+            // log_level: Net::SSH's logging, which OpenSSH does not have.
+            _ => {}
         }
     }
     ssh
@@ -436,14 +321,8 @@ pub(super) fn parse_ssh(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Ssh {
 
 pub(super) fn parse_baton(ctx: &mut Ctx<'_>, v: Option<&Value>) -> BatonSettings {
     let mut b = BatonSettings::default();
-    let m = match v {
-        None | Some(Value::Null) => return b,
-        Some(Value::Mapping(m)) => m,
-        Some(other) => {
-            ctx.err("baton", format!("expected a mapping, found {}", type_name(other)));
-            return b;
-        }
-    };
+    let Some(m) = opt_mapping(ctx, v, "baton") else { return b };
+    keys::warn_unknown(ctx, "baton", m, keys::BATON);
     for (k, v) in m {
         let key = scalar_text(k).unwrap_or_default();
         let p = join("baton", &key);
@@ -486,10 +365,7 @@ pub(super) fn parse_baton(ctx: &mut Ctx<'_>, v: Option<&Value>) -> BatonSettings
                 }
                 continue;
             }
-            other => {
-                ctx.warn(&p, format!("unknown key {other:?}; it is ignored"));
-                continue;
-            }
+            _ => continue,
         };
         match scalar_text(v).as_deref().and_then(parse_duration) {
             Some(ms) if !matches!(v, Value::Bool(_)) => *slot = ms,

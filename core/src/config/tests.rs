@@ -1,7 +1,19 @@
 use super::*;
 
+/// Kamal 1 requires a registry with a username and a password; a test
+/// config that is not about it gets one, after its own lines.
+const REGISTRY: &str = "registry:\n  username: deployer\n  password: [KAMAL_REGISTRY_PASSWORD]\n";
+
+fn with_registry(text: &str) -> String {
+    if text.contains("registry:") {
+        text.to_string()
+    } else {
+        format!("{text}{REGISTRY}")
+    }
+}
+
 fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::parse(Source { name: "config/deploy.yml", text }, None)
+    Config::parse(Source { name: "config/deploy.yml", text: &with_registry(text) }, None)
 }
 
 fn err(text: &str) -> String {
@@ -101,7 +113,8 @@ baton:
 #[test]
 fn full_config_parses_every_key() {
     let c = parse(FULL).unwrap();
-    assert_eq!(c.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["web", "jobs"]);
+    // Sorted by name, as Kamal sorts roles (`servers.keys.sort`).
+    assert_eq!(c.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["jobs", "web"]);
     let jobs = c.role("jobs").unwrap();
     assert_eq!(jobs.cmd.as_deref(), Some("bin/jobs"));
     assert_eq!(
@@ -146,7 +159,9 @@ fn destination_file_is_deep_merged() {
     let c = Config::parse(
         Source {
             name: "config/deploy.yml",
-            text: "service: app\nimage: app\nservers: [1.1.1.1]\nenv:\n  clear:\n    RAILS_ENV: production\n    A: b\n",
+            text: &with_registry(
+                "service: app\nimage: app\nservers: [1.1.1.1]\nenv:\n  clear:\n    RAILS_ENV: production\n    A: b\n",
+            ),
         },
         Some(("staging", Source { name: "config/deploy.staging.yml", text: dest })),
     )
@@ -162,7 +177,7 @@ fn destination_file_is_deep_merged() {
 #[test]
 fn error_in_destination_file_names_that_file() {
     let e = Config::parse(
-        Source { name: "config/deploy.yml", text: MINIMAL },
+        Source { name: "config/deploy.yml", text: &with_registry(MINIMAL) },
         Some(("staging", Source { name: "config/deploy.staging.yml", text: "boot:\n  limit: lots\n" })),
     )
     .unwrap_err()
@@ -177,7 +192,7 @@ fn error_in_destination_file_names_that_file() {
 fn missing_service() {
     assert_eq!(
         err("image: app\nservers: [1.1.1.1]\n"),
-        "config/deploy.yml: service: the required key `service` is missing"
+        "config/deploy.yml: service: the required key `service` is missing; add it"
     );
 }
 
@@ -193,7 +208,7 @@ fn mistyped_service() {
 fn missing_image_and_servers_are_both_reported() {
     assert_eq!(
         err("service: app\n"),
-        "config/deploy.yml: image: the required key `image` is missing\nconfig/deploy.yml: servers: the required key `servers` is missing"
+        "config/deploy.yml: image: the required key `image` is missing; add it\nconfig/deploy.yml: servers: the required key `servers` is missing; list your hosts"
     );
 }
 
@@ -201,11 +216,11 @@ fn missing_image_and_servers_are_both_reported() {
 fn role_with_no_hosts() {
     assert_eq!(
         err("service: app\nimage: app\nservers:\n  web:\n    hosts: []\n"),
-        "config/deploy.yml:4: servers.web: role `web` has no hosts"
+        "config/deploy.yml:4: servers.web: role `web` has no hosts; list at least one"
     );
     assert_eq!(
         err("service: app\nimage: app\nservers:\n  web: [1.1.1.1]\n  jobs:\n    cmd: x\n"),
-        "config/deploy.yml:5: servers.jobs: role `jobs` has no hosts"
+        "config/deploy.yml:5: servers.jobs: role `jobs` has no hosts; list at least one, or set allow_empty_roles: true"
     );
 }
 
@@ -224,7 +239,7 @@ fn docker_refused_names() {
         "config/deploy.yml:2: image: \"My/App\" is not a valid image name: \"My\" must be lowercase letters and digits, separated by '.', '_' or '-'"
     );
     let e = Config::parse(
-        Source { name: "config/deploy.yml", text: MINIMAL },
+        Source { name: "config/deploy.yml", text: &with_registry(MINIMAL) },
         Some(("st;age", Source { name: "config/deploy.st;age.yml", text: "" })),
     )
     .unwrap_err()
@@ -277,8 +292,8 @@ fn mistyped_nested_values() {
         "config/deploy.yml:5: healthcheck.interval: expected a duration such as 1s or 500ms, found a string \"soon\""
     );
     assert_eq!(
-        err("service: app\nimage: app\nservers: [1.1.1.1]\nregistry:\n  password: [A, B]\n"),
-        "config/deploy.yml:5: registry.password: a list here must hold exactly one environment variable name, e.g. [KAMAL_REGISTRY_PASSWORD]"
+        err("service: app\nimage: app\nservers: [1.1.1.1]\nregistry:\n  username: u\n  password: [A, B]\n"),
+        "config/deploy.yml:6: registry.password: a list here must hold exactly one environment variable name, e.g. [KAMAL_REGISTRY_PASSWORD]"
     );
     assert_eq!(
         err("service: app\nimage: app\nservers: [1.1.1.1]\nlabels:\n  \"a=b\": c\n"),
@@ -298,7 +313,7 @@ fn primary_role_must_exist() {
     );
     assert_eq!(
         err("service: app\nimage: app\nservers:\n  web: [1.1.1.1]\nprimary_role: jobs\n"),
-        "config/deploy.yml:5: primary_role: \"jobs\" is not one of the roles under servers"
+        "config/deploy.yml:5: primary_role: \"jobs\" is not one of the roles under servers; name one of: web"
     );
 }
 
@@ -309,8 +324,8 @@ fn unknown_keys_warn() {
     assert_eq!(
         w,
         vec![
-            "config/deploy.yml:4: healthchek: unknown key \"healthchek\"; it is ignored",
-            "config/deploy.yml:9: healthcheck.paht: unknown key \"paht\"; it is ignored",
+            "config/deploy.yml:4: healthchek: unknown key \"healthchek\", ignored; did you mean \"healthcheck\"?",
+            "config/deploy.yml:9: healthcheck.paht: unknown key \"paht\", ignored; did you mean \"path\"?",
         ]
     );
 }

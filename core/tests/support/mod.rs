@@ -247,8 +247,15 @@ impl Scripted {
     }
 }
 
+/// Parse a test config. Kamal 1 requires a registry with a username and a
+/// password: a config without `registry:` gets one after its own lines.
 pub fn config(text: &str) -> Config {
-    Config::parse(Source { name: "config/deploy.yml", text }, None).expect("test config parses")
+    let text = if text.contains("registry:") {
+        text.to_string()
+    } else {
+        format!("{text}registry:\n  username: deployer\n  password: [KAMAL_REGISTRY_PASSWORD]\n")
+    };
+    Config::parse(Source { name: "config/deploy.yml", text: &text }, None).expect("test config parses")
 }
 
 pub fn plan(cfg: Config, version: &str) -> Plan {

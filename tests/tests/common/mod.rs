@@ -147,7 +147,7 @@ impl Fleet {
         std::fs::create_dir_all(dir.join("config")).expect("mkdir");
         let hosts: String = self.hosts.iter().map(|h| format!("  - {h}\n")).collect();
         let config = format!(
-            "service: app\nimage: baton-testapp\nservers:\n{hosts}registry:\n  server: {}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\nssh:\n  keys: [{}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 250ms\n  proxy_pickup: 1s\n  pause_margin: 500ms\n{extra}",
+            "service: app\nimage: baton-testapp\nservers:\n{hosts}registry:\n  server: {}\n  username: baton\n  password: [BATON_REGISTRY_PASSWORD]\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\nssh:\n  keys: [{}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 250ms\n  proxy_pickup: 1s\n  pause_margin: 500ms\n{extra}",
             self.registry,
             self.key,
             self.known_hosts()

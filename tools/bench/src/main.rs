@@ -69,7 +69,7 @@ fn main() {
     std::fs::write(
         dir.join("config/deploy.yml"),
         format!(
-            "service: app\nimage: baton-testapp\nservers:\n{list}registry:\n  server: {registry}\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\nssh:\n  keys: [{key}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 100ms\n  proxy_pickup: 1s\n  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n",
+            "service: app\nimage: baton-testapp\nservers:\n{list}registry:\n  server: {registry}\n  username: baton\n  password: [BATON_REGISTRY_PASSWORD]\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\nssh:\n  keys: [{key}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 100ms\n  proxy_pickup: 1s\n  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n",
             known.display()
         ),
     )
