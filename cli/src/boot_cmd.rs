@@ -23,6 +23,7 @@ pub fn ssh_options(cfg: &Config) -> SshOptions {
     SshOptions {
         user: cfg.ssh.user.clone(),
         port: cfg.ssh.port,
+        endpoints: cfg.all_hosts().into_iter().map(|h| (h.clone(), cfg.ssh_endpoint(&h))).collect(),
         proxy: cfg.ssh.proxy.clone(),
         keys: cfg.ssh.keys.iter().map(|k| expand_home(k)).collect(),
         config_file: cfg.ssh.config.as_deref().map(expand_home),
@@ -46,6 +47,7 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     let version = plan.version.clone();
     let primary = plan.config.primary_host().to_string();
     let hosts = plan.hosts.clone();
+    let contacted = plan.contacted_hosts();
     let conns = Connections::new(ssh_options(&plan.config));
     let deploy = baton_core::deploy::Deploy::new(plan, args.seed, 0);
     if !args.quiet {
@@ -60,7 +62,7 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     // With --verbose: how long each host spent in each step.
     let mut steps = StepTimes::default();
     let outcome = runtime.block_on(async {
-        conns.warm_up(&hosts);
+        conns.warm_up(&contacted);
         let outcome = baton_interpreter::run(deploy, conns.clone(), |r| match r {
             Report::Wake(t, w) if verbose => {
                 trace.wake(t, &w);
@@ -156,16 +158,16 @@ fn print_event(t: u64, ev: &Event, quiet: bool) {
     }
 }
 
-/// `app boot --dry-run`: the commands of a simulated first boot, per host.
-/// What really runs depends on what the hosts run now; `baton plan --from V0`
-/// shows a handover.
-pub fn dry_run(plan: Plan, seed: u64) -> i32 {
+/// `app boot --dry-run`: the commands of a simulated first boot, per host;
+/// with `verbose`, the status reads too. What really runs depends on what
+/// the hosts run now; `baton plan --from V0` shows a handover.
+pub fn dry_run(plan: Plan, seed: u64, verbose: bool) -> i32 {
     let scenario = baton_core::sim::Scenario { seed, ..Default::default() };
     let sim = baton_core::sim::simulate(plan, &scenario);
     let mut by_host: Vec<(String, Vec<String>)> = vec![];
     for (_, e) in &sim.run.effects {
         let c = e.cmd();
-        if e.is_poll() {
+        if e.is_poll() && !verbose {
             continue;
         }
         match by_host.iter_mut().find(|(h, _)| *h == c.host) {
@@ -173,9 +175,11 @@ pub fn dry_run(plan: Plan, seed: u64) -> i32 {
             None => by_host.push((c.host.clone(), vec![c.cmd.render()])),
         }
     }
-    let mut out = String::from(
-        "# app boot --dry-run: the commands that change the hosts, for hosts running no version yet\n# (status reads are left out; `baton plan --from <running version>` shows a whole handover)\n",
-    );
+    let mut out = String::from(if verbose {
+        "# app boot --dry-run --verbose: every command, status reads included, for hosts running no version yet\n# (as a simulated boot issues them; `baton plan --from <running version>` shows a whole handover)\n"
+    } else {
+        "# app boot --dry-run: the commands that change the hosts, for hosts running no version yet\n# (status reads are left out, --verbose shows them; `baton plan --from <running version>` shows a whole handover)\n"
+    });
     for (h, cmds) in by_host {
         out.push_str(&crate::app_cmd::host_header(&h));
         out.push('\n');
@@ -186,6 +190,14 @@ pub fn dry_run(plan: Plan, seed: u64) -> i32 {
         }
     }
     crate::out::print(&out);
+    if sim.report.outcome != "succeeded" {
+        // A first boot on simulated hosts cannot fail: the list above is cut short.
+        tell!("error: app boot --dry-run: the simulated boot did not complete, so the commands above are not all of them:");
+        for f in &sim.report.failures {
+            tell!("  {}: {}", f.host, f.error);
+        }
+        return 1;
+    }
     0
 }
 

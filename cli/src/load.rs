@@ -5,13 +5,28 @@ use baton_core::config::{Config, ConfigError, Source};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A failure the user must fix before anything runs (exit code 2).
+/// A failure the user must fix before anything runs (exit code 2): one or
+/// more problems, each `[FILE:LINE: ]key: what is wrong; what to do`. It is
+/// printed with `error: ` before each.
 #[derive(Debug)]
-pub struct UsageError(pub String);
+pub struct UsageError(pub Vec<String>);
+
+impl UsageError {
+    /// One problem: `key: what is wrong; what to do`.
+    pub fn new(key: &str, message: impl std::fmt::Display) -> UsageError {
+        UsageError(vec![format!("{key}: {message}")])
+    }
+}
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        for (i, line) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "error: {line}")?;
+        }
+        Ok(())
     }
 }
 impl std::error::Error for UsageError {}
@@ -23,27 +38,35 @@ pub fn destination_path(base: &Path, dest: &str) -> PathBuf {
     base.with_file_name(format!("{stem}.{dest}.{ext}"))
 }
 
-fn read(path: &Path, what: &str) -> Result<String, UsageError> {
-    std::fs::read_to_string(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            UsageError(format!(
-                "{what} {} not found. Run baton in your app's directory (the one holding config/deploy.yml), or pass -c/--config-file PATH",
-                path.display()
-            ))
-        } else {
-            UsageError(format!("cannot read {what} {}: {e}", path.display()))
-        }
+/// Read a config file; `missing` says what to do when it does not exist.
+fn read(path: &Path, missing: &str) -> Result<String, UsageError> {
+    let name = path.display().to_string();
+    if path.is_dir() {
+        return Err(UsageError::new(
+            &name,
+            "is a directory, not a config file; pass the file itself, e.g. -c config/deploy.yml",
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => UsageError::new(&name, format!("no such file; {missing}")),
+        std::io::ErrorKind::InvalidData => UsageError::new(&name, "is not UTF-8 text; save it as UTF-8"),
+        _ => UsageError::new(&name, format!("cannot be read ({e}); check its permissions")),
     })
 }
 
 /// Load and validate the config; print its warnings to stderr.
 pub fn load_config(path: &Path, destination: Option<&str>, quiet: bool) -> Result<Config, UsageError> {
-    let text = read(path, "config file")?;
+    let text = read(
+        path,
+        "run baton in your app's directory (the one holding config/deploy.yml), or pass -c/--config-file PATH",
+    )?;
     let name = path.display().to_string();
     let dest = match destination {
         Some(d) => {
             let p = destination_path(path, d);
-            Some((d.to_string(), p.display().to_string(), read(&p, &format!("destination {d:?}: config file"))?))
+            let missing =
+                format!("-d {d} reads it beside {name}: create it (it may be empty), or check the destination's name");
+            Some((d.to_string(), p.display().to_string(), read(&p, &missing)?))
         }
         None => None,
     };
@@ -57,25 +80,51 @@ pub fn load_config(path: &Path, destination: Option<&str>, quiet: bool) -> Resul
                 for w in &cfg.warnings {
                     eprintln!("warning: {w}");
                 }
+                warn_about_hooks(&cfg);
             }
             Ok(cfg)
         }
-        Err(ConfigError { problems }) => {
-            let lines: Vec<String> = problems.iter().map(|p| format!("error: {p}")).collect();
-            Err(UsageError(lines.join("\n")))
-        }
+        Err(ConfigError { problems }) => Err(UsageError(problems.iter().map(|p| p.to_string()).collect())),
+    }
+}
+
+/// Kamal runs the hooks in `.kamal/hooks` (or `hooks_path`); baton runs
+/// none yet. Say so when that directory holds any (a `hooks_path` in the
+/// config has its own warning).
+fn warn_about_hooks(cfg: &Config) {
+    let dir = Path::new(".kamal/hooks");
+    if cfg.hooks_path.is_some() {
+        return;
+    }
+    let mut hooks: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| !n.ends_with(".sample")).collect()
+        })
+        .unwrap_or_default();
+    hooks.sort();
+    if !hooks.is_empty() {
+        eprintln!(
+            "warning: {}: holds hooks ({}), which baton does not run yet; run them yourself around baton if you rely on them",
+            dir.display(),
+            hooks.join(", ")
+        );
     }
 }
 
 /// Kamal's version rule: `--version`, then `$VERSION`, then the git HEAD
-/// (with `_uncommitted_<16 hex>` when the work tree has changes).
+/// (with `_uncommitted_<16 hex>` when the work tree has changes). A version
+/// Docker would refuse as a tag is refused, naming where it came from.
 pub fn resolve_version(flag: Option<&str>) -> Result<String, UsageError> {
+    let checked = |v: String, from: &str, fix: &str| match baton_core::config::names::check_version(&v) {
+        Ok(()) => Ok(v),
+        Err(e) => Err(UsageError::new(from, format!("{e}; {fix}"))),
+    };
     if let Some(v) = flag {
-        return Ok(v.to_string());
+        return checked(v.to_string(), "--version", "pass a valid tag");
     }
     if let Ok(v) = std::env::var("VERSION") {
         if !v.is_empty() {
-            return Ok(v);
+            return checked(v, "$VERSION", "set $VERSION to a valid tag, or pass --version VERSION");
         }
     }
     let head = Command::new("git").args(["rev-parse", "HEAD"]).output();
@@ -93,8 +142,9 @@ pub fn resolve_version(flag: Option<&str>) -> Result<String, UsageError> {
                 Ok(sha)
             }
         }
-        _ => Err(UsageError(
-            "no version given: pass -v/--version VERSION, set $VERSION, or run inside a git repository (baton then uses its HEAD)".into(),
+        _ => Err(UsageError::new(
+            "--version",
+            "no version given, no $VERSION, and this is not a git repository; pass --version VERSION, set $VERSION, or run inside a git repository (baton then uses its HEAD)",
         )),
     }
 }
@@ -130,10 +180,10 @@ pub fn secrets(destination: Option<&str>) -> Result<std::collections::BTreeMap<S
         let text = match std::fs::read_to_string(&f) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(UsageError(format!("cannot read {f}: {e}"))),
+            Err(e) => return Err(UsageError::new(&f, format!("cannot be read ({e}); check its permissions"))),
         };
-        let pairs =
-            baton_core::ops::parse_dotenv(&text).map_err(|(line, msg)| UsageError(format!("{f}:{line}: {msg}")))?;
+        let pairs = baton_core::ops::parse_dotenv(&text)
+            .map_err(|(line, msg)| UsageError::new(&format!("{f}:{line}"), format!("{msg}; write KEY=VALUE")))?;
         for (k, v) in pairs {
             map.entry(k).or_insert(v);
         }

@@ -8,20 +8,17 @@ use baton_core::sim::{simulate, Scenario};
 
 /// Parse `HOST=KIND[:ARG][@WHEN]`.
 pub fn parse_fault(spec: &str, cfg: &Config) -> Result<Fault, UsageError> {
-    let usage = "faults: HOST=unreachable[@TIME|@STEP], HOST=never-healthy, HOST=crash, HOST=slow:DURATION, HOST=fail:STEP, HOST=drop:STEP";
-    let (host, what) =
-        spec.split_once('=').ok_or_else(|| UsageError(format!("--fault {spec:?}: expected HOST=KIND ({usage})")))?;
+    let usage = "write HOST=unreachable[@TIME|@STEP], HOST=never-healthy, HOST=crash, HOST=slow:DURATION, HOST=fail:STEP or HOST=drop:STEP";
+    let bad = |what: String| UsageError::new(&format!("--fault {spec:?}"), what);
+    let (host, what) = spec.split_once('=').ok_or_else(|| bad(format!("expected HOST=KIND; {usage}")))?;
     if !cfg.all_hosts().iter().any(|h| h == host) {
-        return Err(UsageError(format!(
-            "--fault {spec:?}: {host:?} is not a host in the config (hosts: {})",
-            cfg.all_hosts().join(", ")
-        )));
+        return Err(bad(format!("{host:?} is not a host in the config; use one of: {}", cfg.all_hosts().join(", "))));
     }
     let step = |s: &str| -> Result<String, UsageError> {
         if STEP_KINDS.contains(&s) {
             Ok(s.to_string())
         } else {
-            Err(UsageError(format!("--fault {spec:?}: unknown step {s:?} (steps: {})", STEP_KINDS.join(", "))))
+            Err(bad(format!("there is no step {s:?}; use one of: {}", STEP_KINDS.join(", "))))
         }
     };
     let (kind, arg) = match what.split_once([':', '@']) {
@@ -37,11 +34,11 @@ pub fn parse_fault(spec: &str, cfg: &Config) -> Result<Fault, UsageError> {
         ("never-healthy", None) => FaultKind::NeverHealthy,
         ("crash", None) => FaultKind::Crash,
         ("slow", Some(a)) => FaultKind::SlowHealth(
-            parse_duration(a).ok_or_else(|| UsageError(format!("--fault {spec:?}: {a:?} is not a duration")))?,
+            parse_duration(a).ok_or_else(|| bad(format!("{a:?} is not a duration; write e.g. 5s or 800ms")))?,
         ),
         ("fail", Some(a)) => FaultKind::CommandFails(step(a)?),
         ("drop", Some(a)) => FaultKind::DropConnection(step(a)?),
-        _ => return Err(UsageError(format!("--fault {spec:?}: unknown fault ({usage})"))),
+        _ => return Err(bad(format!("unknown fault; {usage}"))),
     };
     Ok(Fault { host: host.to_string(), kind })
 }
@@ -61,7 +58,8 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
     let cfg = plan.config.clone();
     let faults = args.faults.iter().map(|f| parse_fault(f, &cfg)).collect::<Result<Vec<_>, _>>()?;
     if let Some(v0) = &args.from {
-        baton_core::config::names::check_version(v0).map_err(|e| UsageError(format!("--from: {e}")))?;
+        baton_core::config::names::check_version(v0)
+            .map_err(|e| UsageError::new("--from", format!("{e}; give the version the hosts run now")))?;
     }
     let scenario = Scenario {
         from: args.from.clone(),

@@ -20,8 +20,11 @@ pub struct Plan {
     pub version: String,
     /// Hosts to boot on, in config order.
     pub hosts: Vec<String>,
-    /// Roles to boot, in config order.
+    /// Roles to boot, in config order (sorted by name, as Kamal sorts them).
     pub roles: Vec<String>,
+    /// The primary host of the selection, where `exec -i` and `logs -f`
+    /// run (see [`Plan::primary_host`]).
+    primary: String,
     /// Local user name for audit records.
     pub performer: String,
     pub lock: LockInfo,
@@ -38,16 +41,17 @@ pub enum PlanError {
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PlanError::Version(e) => write!(f, "{e}"),
+            PlanError::Version(e) => write!(f, "--version: {e}; pass a valid tag"),
             PlanError::UnknownRole { role, known } => {
-                write!(f, "--roles: there is no role {role:?} in the config (roles: {})", known.join(", "))
+                write!(f, "--roles: there is no role {role:?} in the config; use one of: {}", known.join(", "))
             }
             PlanError::UnknownHost { host, known } => {
-                write!(f, "--hosts: {host:?} is not a host in the config (hosts: {})", known.join(", "))
+                write!(f, "--hosts: {host:?} is not a host in the config; use one of: {}", known.join(", "))
             }
-            PlanError::NothingSelected => {
-                write!(f, "--hosts and --roles select no host: no role of those runs on those hosts")
-            }
+            PlanError::NothingSelected => write!(
+                f,
+                "--hosts/--roles: no selected role runs on the selected hosts; select hosts that run one of the roles"
+            ),
         }
     }
 }
@@ -90,7 +94,47 @@ impl Plan {
         if hosts.is_empty() {
             return Err(PlanError::NothingSelected);
         }
-        Ok(Plan { config, version: version.to_string(), hosts, roles, performer: performer.to_string(), lock })
+        // Kamal's `primary_host`: the first selected host when hosts are
+        // given, else the first host of the first selected role, else the
+        // config's primary host.
+        let role_host = |r: &String| config.role(r).and_then(|r| r.hosts.iter().find(|h| hosts.contains(h)));
+        let primary = match (only_hosts, only_roles) {
+            (Some(_), _) => hosts.first(),
+            (None, Some(_)) => roles.iter().find_map(role_host),
+            (None, None) => hosts.iter().find(|h| *h == config.primary_host()),
+        };
+        let primary = primary.unwrap_or(&hosts[0]).clone();
+        Ok(Plan { config, version: version.to_string(), hosts, roles, primary, performer: performer.to_string(), lock })
+    }
+
+    /// The primary host of the selection, as Kamal's: the first selected
+    /// host when `--hosts` is given, else the first host of the first
+    /// selected role, else the first host of the primary role. `exec -i` and
+    /// `logs --follow` run there. (The deploy lock stays on the config's
+    /// primary host, [`Plan::lock_host`], whatever is selected.)
+    pub fn primary_host(&self) -> &str {
+        &self.primary
+    }
+
+    /// The first selected role on the primary host, as Kamal's `primary_role`.
+    pub fn primary_role(&self) -> String {
+        self.roles_on(&self.primary).into_iter().next().unwrap_or_else(|| self.roles[0].clone())
+    }
+
+    /// Where the deploy lock lives: the config's primary host, even when it
+    /// is not selected, so that a deploy of one role or host and a deploy
+    /// of all of them take the same lock.
+    pub fn lock_host(&self) -> &str {
+        self.config.primary_host()
+    }
+
+    /// Every host a run contacts: the lock host, then the selected hosts.
+    pub fn contacted_hosts(&self) -> Vec<String> {
+        let mut out = self.hosts.clone();
+        if !out.iter().any(|h| h == self.lock_host()) {
+            out.insert(0, self.lock_host().to_string());
+        }
+        out
     }
 
     /// Roles to boot on `host`, in config order.

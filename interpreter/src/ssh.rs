@@ -18,6 +18,9 @@ pub use baton_core::config::KnownHosts as KnownHostsPolicy;
 pub struct SshOptions {
     pub user: String,
     pub port: u16,
+    /// Where to connect for a host named in the config, when that is not
+    /// the name itself on `port` (`host:port`, `[IPv6]:port`).
+    pub endpoints: HashMap<String, (String, u16)>,
     /// Jump host, `[user@]host[:port]`.
     pub proxy: Option<String>,
     /// Identity files (`ssh -i`).
@@ -39,6 +42,7 @@ impl Default for SshOptions {
         SshOptions {
             user: "root".into(),
             port: 22,
+            endpoints: HashMap::new(),
             proxy: None,
             keys: vec![],
             config_file: None,
@@ -109,11 +113,16 @@ impl Connections {
             .clone()
     }
 
-    fn builder(&self) -> SessionBuilder {
+    /// The address and port SSH connects to for the host named `name`.
+    fn endpoint(&self, name: &str) -> (String, u16) {
+        self.opts.endpoints.get(name).cloned().unwrap_or_else(|| (name.to_string(), self.opts.port))
+    }
+
+    fn builder(&self, port: u16) -> SessionBuilder {
         let o = &self.opts;
         let mut b = SessionBuilder::default();
         b.user(o.user.clone())
-            .port(o.port)
+            .port(port)
             .connect_timeout(o.connect_timeout)
             .server_alive_interval(Duration::from_secs(15));
         b.known_hosts_check(match o.known_hosts {
@@ -151,13 +160,14 @@ impl Connections {
             return Err(e);
         }
         let _permit = self.starts.acquire().await.map_err(|e| e.to_string())?;
-        match self.builder().connect_mux(name).await {
+        let (address, port) = self.endpoint(name);
+        match self.builder(port).connect_mux(&address).await {
             Ok(s) => {
                 let s = Arc::new(s);
                 *slot = Some(s.clone());
                 Ok(s)
             }
-            Err(e) => Err(describe_connect_error(name, &self.opts, &e)),
+            Err(e) => Err(describe_connect_error(name, port, &self.opts, &e)),
         }
     }
 
@@ -263,7 +273,7 @@ impl Connections {
 }
 
 /// A connection error in words a user can act on.
-fn describe_connect_error(host: &str, o: &SshOptions, e: &openssh::Error) -> String {
+fn describe_connect_error(host: &str, port: u16, o: &SshOptions, e: &openssh::Error) -> String {
     let text = e.to_string();
     let source = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
     let all = format!("{text} {source}");
@@ -273,11 +283,10 @@ fn describe_connect_error(host: &str, o: &SshOptions, e: &openssh::Error) -> Str
             o.user, o.user
         )
     } else if all.contains("Connection refused") {
-        format!("connection refused: nothing listens for SSH on {host}:{}; is sshd running?", o.port)
+        format!("connection refused: nothing listens for SSH on {host} (port {port}); is sshd running?")
     } else if all.contains("timed out") || all.contains("Timeout") {
         format!(
-            "no answer from {host}:{} within {}s; is the host up and the port open?",
-            o.port,
+            "no answer from {host} (port {port}) within {}s; is the host up and the port open?",
             o.connect_timeout.as_secs()
         )
     } else if all.contains("Host key verification failed") || all.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {

@@ -119,7 +119,7 @@ pub struct Simulation {
 pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet {
     use crate::commands as cmds;
     let cfg = &plan.config;
-    let mut fleet = fleet::Fleet::new(&plan.hosts, scenario.seed);
+    let mut fleet = fleet::Fleet::new(&plan.contacted_hosts(), scenario.seed);
     fleet.profiles = scenario.profiles.clone();
     if let Some(ms) = scenario.app_start {
         fleet.default_profile.start_ms = ms;

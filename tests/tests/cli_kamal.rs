@@ -1,0 +1,283 @@
+//! What a Kamal user trips on: Kamal's flags with Kamal's meaning, hosts
+//! written `host:port`, the primary host of a selection, and one style for
+//! every error (`error: [FILE:LINE: ]key: what is wrong; what to do`). Each
+//! runs the `baton` built from the current tree, with `--dry-run` or `plan`:
+//! no server is contacted.
+
+mod common;
+
+use common::baton_bin;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const REGISTRY: &str = "registry:\n  username: deployer\n  password: [KAMAL_REGISTRY_PASSWORD]\n";
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut cmd = Command::new(baton_bin());
+    cmd.args(args).current_dir(dir).env("USER", "deployer").env_remove("VERSION");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run baton");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root").join("examples/demo")
+}
+
+/// `baton ARGS` in the example app.
+fn demo(args: &[&str]) -> Out {
+    run_in(&demo_dir(), args, &[("RAILS_MASTER_KEY", "not-shown"), ("DATABASE_URL", "not-shown")])
+}
+
+/// A fresh app directory holding `config/deploy.yml` and `files`.
+fn app(name: &str, config: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("baton-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("config")).expect("mkdir");
+    std::fs::write(dir.join("config/deploy.yml"), config).expect("write config");
+    for (path, text) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+    dir
+}
+
+/// The lock details hold the time: keep the snapshots stable.
+fn redact_lock(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("printf '%s\\n' ") {
+            Some(i) => {
+                format!("{}<lock details>{}", &l[..i + 14], &l[l[i + 14..].find(' ').map_or(l.len(), |e| i + 14 + e)..])
+            }
+            None => l.to_string(),
+        })
+        .map(|l| {
+            // --hostname <host>-<12 hex>
+            match l.find("--hostname ") {
+                Some(i) => {
+                    let end = l[i + 11..].find(' ').map_or(l.len(), |e| i + 11 + e);
+                    format!("{}{}-<12 hex>{}", &l[..i + 11], &l[i + 11..end - 13], &l[end..])
+                }
+                None => l,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn v_is_verbose_and_version_has_no_short_form() {
+    // Kamal: -v/--verbose; --version VERSION has no short form.
+    let o = demo(&["app", "boot", "-v", "--version", "v2", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stdout.starts_with("# app boot --dry-run --verbose: every command, status reads included"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("docker inspect --format"), "a verbose dry run lists the status reads:\n{}", o.stdout);
+    let quiet = demo(&["app", "boot", "--version", "v2", "--dry-run"]);
+    assert!(!quiet.stdout.contains("docker inspect --format"), "{}", quiet.stdout);
+    // `baton -v app details` took "app" as the version before.
+    let o = demo(&["-v", "app", "details", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("docker ps --filter label=service=shop"), "{}", o.stdout);
+    let o = demo(&["app", "boot", "-v", "v2", "--dry-run"]);
+    assert_eq!(o.code, 2, "-v takes no value");
+    assert!(o.stderr.contains("unexpected argument 'v2'"), "{}", o.stderr);
+}
+
+#[test]
+fn help_describes_the_flags_as_kamal_does() {
+    let o = demo(&["lock", "--help"]);
+    assert_eq!(o.code, 0);
+    assert!(o.stdout.contains("-v, --verbose"), "{}", o.stdout);
+    assert!(!o.stdout.contains("Version to deploy"), "{}", o.stdout);
+    assert!(o.stdout.contains("-p, --primary"), "{}", o.stdout);
+    assert!(o.stdout.contains("-H, --skip-hooks"), "{}", o.stdout);
+    let o = demo(&["plan", "--help"]);
+    for hidden in ["--dry-run", "--verbose", "--skip-hooks"] {
+        assert!(!o.stdout.contains(hidden), "plan --help lists {hidden}:\n{}", o.stdout);
+    }
+}
+
+#[test]
+fn options_that_mean_nothing_for_a_command_are_refused() {
+    let mut transcript = String::new();
+    for args in [&["plan", "--dry-run"][..], &["plan", "--verbose"], &["-v", "plan"], &["version", "-r", "web"]] {
+        let o = demo(args);
+        assert_eq!(o.code, 2, "{args:?}");
+        transcript.push_str(&format!("$ baton {}\n{}", args.join(" "), o.stderr));
+    }
+    insta::assert_snapshot!(transcript);
+}
+
+#[test]
+fn primary_runs_on_the_primary_host_only() {
+    let o = demo(&["app", "details", "-p", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "App Host: 192.0.2.11\n  docker ps --filter label=service=shop --filter label=role=web\n");
+    let o = demo(&["app", "details", "-p", "-h", "192.0.2.12", "--dry-run"]);
+    assert_eq!(o.code, 2, "-p and -h contradict each other");
+}
+
+#[test]
+fn skip_hooks_is_recognised_and_says_baton_runs_no_hooks() {
+    let o = demo(&["app", "details", "-H", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stderr, "warning: -H/--skip-hooks: baton does not run hooks yet, so there are none to skip\n");
+}
+
+#[test]
+fn hooks_that_kamal_would_run_are_named() {
+    let dir = app(
+        "hooks",
+        &format!("service: app\nimage: app\nservers: [h1]\n{REGISTRY}"),
+        &[(".kamal/hooks/pre-deploy", "#!/bin/sh\n"), (".kamal/hooks/post-deploy.sample", "")],
+    );
+    let o = run_in(&dir, &["app", "details", "--dry-run"], &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        o.stderr,
+        "warning: .kamal/hooks: holds hooks (pre-deploy), which baton does not run yet; run them yourself around baton if you rely on them\n"
+    );
+}
+
+#[test]
+fn baton_version_prints_batons_version() {
+    let o = demo(&["version"]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, format!("baton {}\n", env!("CARGO_PKG_VERSION")).as_str()));
+}
+
+#[test]
+fn a_plan_of_one_role_or_host_takes_the_lock_on_the_primary_host() {
+    let o = demo(&["plan", "--version", "v2", "-r", "jobs"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("app boot of v2 on 1 host(s)"), "{}", o.stdout);
+    let lock = o.stdout.lines().find(|l| l.contains("mkdir .kamal/lock-shop")).expect("the lock is taken");
+    assert!(lock.starts_with("   0.000  192.0.2.11 "), "on the primary host, which runs no jobs: {lock}");
+    assert!(o.stdout.contains("--name shop-jobs-v2"), "{}", o.stdout);
+    assert!(!o.stdout.contains("--name shop-web-v2"), "only the jobs role boots:\n{}", o.stdout);
+    assert!(o.stdout.contains("Outcome: the deploy succeeds"), "{}", o.stdout);
+    let o = demo(&["plan", "--version", "v2", "-h", "192.0.2.12"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("--name shop-web-v2"), "{}", o.stdout);
+}
+
+#[test]
+fn a_dry_run_boot_of_one_role_lists_its_whole_boot() {
+    let o = demo(&["app", "boot", "--dry-run", "--version", "v2", "-r", "jobs"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    insta::assert_snapshot!(redact_lock(&o.stdout));
+}
+
+#[test]
+fn a_host_with_a_port_is_reached_on_that_port() {
+    let config = format!(
+        "service: app\nimage: app\nservers:\n  - 192.0.2.12:2222\n  - 192.0.2.13\nssh:\n  user: deploy\n{REGISTRY}"
+    );
+    let dir = app("port", &config, &[]);
+    let o = run_in(&dir, &["app", "exec", "-i", "--dry-run", "bin/rails console"], &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        o.stdout,
+        "ssh -t -p 2222 -o StrictHostKeyChecking=accept-new deploy@192.0.2.12 'docker run -it --rm --env-file .kamal/env/roles/app-web.env app:latest bin/rails console'\n"
+    );
+    let o = run_in(&dir, &["app", "exec", "-i", "-h", "192.0.2.13", "--dry-run", "sh"], &[]);
+    assert!(
+        o.stdout.starts_with("ssh -t -p 22 -o StrictHostKeyChecking=accept-new deploy@192.0.2.13 "),
+        "{}",
+        o.stdout
+    );
+    // The config's host string stays the host's name; --hostname gets its address.
+    let o = run_in(&dir, &["app", "boot", "--dry-run", "--version", "v2"], &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("App Host: 192.0.2.12:2222\n"), "{}", o.stdout);
+    assert!(o.stdout.contains("--hostname 192.0.2.12-"), "{}", o.stdout);
+}
+
+#[test]
+fn taking_the_lock_on_a_host_that_refuses_ssh_holds_no_lock() {
+    let o = demo(&[
+        "plan",
+        "--version",
+        "v2",
+        "--fault",
+        "192.0.2.11=unreachable",
+        "--fault",
+        "192.0.2.12=unreachable",
+        "--fault",
+        "192.0.2.13=unreachable",
+    ]);
+    assert_eq!(o.code, 3, "{}", o.stdout);
+    assert!(!o.stdout.contains("may be held"), "the command never ran:\n{}", o.stdout);
+    assert!(
+        o.stdout.contains("192.0.2.11: acquire the deploy lock: host unreachable: ssh: connect to host 192.0.2.11 port 22: Connection refused"),
+        "{}",
+        o.stdout
+    );
+}
+
+/// A directory to run baton in, its arguments, and its environment.
+type Case<'a> = (&'a Path, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
+#[test]
+fn every_error_reads_error_key_what_is_wrong_what_to_do() {
+    let bad_env = app(
+        "errors",
+        &format!("service: app\nimage: app\nservers: [h1]\nenv:\n  secret: [DB_PASSWORD]\n{REGISTRY}"),
+        &[(".env", "DB_PASSWORD=x\nnonsense\n")],
+    );
+    let no_secret = app(
+        "no-secret",
+        &format!("service: app\nimage: app\nservers: [h1]\nenv:\n  secret: [DB_PASSWORD]\n{REGISTRY}"),
+        &[],
+    );
+    let required = app(
+        "required",
+        &format!("service: app\nimage: app\nservers: [h1]\nrequire_destination: true\n{REGISTRY}"),
+        &[],
+    );
+    let demo = demo_dir();
+    let cases: Vec<Case> = vec![
+        (&demo, vec!["app", "details", "-c", "config/missing.yml"], vec![]),
+        (&demo, vec!["app", "details", "-c", "config"], vec![]),
+        (&demo, vec!["app", "details", "-d", "staging"], vec![]),
+        (&demo, vec!["app", "boot", "--dry-run", "--version", "v2;ls"], vec![]),
+        (&demo, vec!["app", "boot", "--dry-run"], vec![("VERSION", "v 2")]),
+        (&demo, vec!["app", "details", "--dry-run", "-r", "nope"], vec![]),
+        (&demo, vec!["app", "details", "--dry-run", "-h", "10.9.9.9"], vec![]),
+        (&demo, vec!["plan", "--version", "v2", "--fault", "192.0.2.11=lost"], vec![]),
+        (&demo, vec!["plan", "--version", "v2", "--from", "v1;x"], vec![]),
+        (&demo, vec!["app", "remove_container", "a/b", "--dry-run"], vec![]),
+        (&bad_env, vec!["env", "push", "--dry-run"], vec![]),
+        (&no_secret, vec!["env", "push", "--dry-run"], vec![]),
+        (&required, vec!["app", "details", "--dry-run"], vec![]),
+    ];
+    let mut transcript = String::new();
+    for (dir, args, env) in cases {
+        let o = run_in(dir, &args, &env);
+        assert_eq!(o.code, 2, "baton {args:?}: {}", o.stderr);
+        assert_eq!(o.stdout, "", "baton {args:?}");
+        for line in o.stderr.lines() {
+            assert!(line.starts_with("error: "), "baton {args:?}: {line}");
+            assert!(line.contains("; "), "baton {args:?} says what to do: {line}");
+        }
+        let shown = if env.is_empty() { String::new() } else { format!("VERSION={:?} ", env[0].1) };
+        transcript.push_str(&format!("$ {shown}baton {}\n{}", args.join(" "), o.stderr));
+    }
+    insta::assert_snapshot!(transcript);
+}
