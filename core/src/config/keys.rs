@@ -115,6 +115,30 @@ fn distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
+    /// `docs/kamal-compatibility.md` says what baton does with every key.
+    #[test]
+    fn the_compatibility_doc_lists_every_key() {
+        let doc = include_str!("../../../docs/kamal-compatibility.md");
+        let sections: [(&str, &[&str]); 9] = [
+            ("", TOP),
+            ("servers.<role>.", ROLE),
+            ("registry.", REGISTRY),
+            ("healthcheck.", HEALTHCHECK),
+            ("boot.", BOOT),
+            ("logging.", LOGGING),
+            ("ssh.", SSH),
+            ("sshkit.", SSHKIT),
+            ("env.", &["clear", "secret", "tags"]),
+        ];
+        for (prefix, keys) in sections {
+            for k in keys {
+                // `key`, `section.key`, or a section named by its keys (`boot.limit`).
+                let listed = [format!("`{prefix}{k}`"), format!("`{k}`"), format!("`{prefix}{k}.")];
+                assert!(listed.iter().any(|l| doc.contains(l.as_str())), "the doc does not list {prefix}{k}");
+            }
+        }
+    }
+
     #[test]
     fn typos_find_the_key_they_miss() {
         assert_eq!(nearest("healthchek", TOP), Some("healthcheck"));
