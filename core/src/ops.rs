@@ -442,6 +442,14 @@ mod tests {
     }
 
     #[test]
+    fn a_hosts_tags_add_their_env_to_its_env_file() {
+        let text = "service: app\nimage: app\nservers:\n  - h1\n  - h2: replica\nenv:\n  clear:\n    DB: primary\n  tags:\n    replica:\n      DB: replica\nregistry:\n  username: u\n  password: [P]\n";
+        let cfg = Config::parse(Source { name: "config/deploy.yml", text }, None).unwrap();
+        assert_eq!(env_file(&cfg, "web", "h1", &BTreeMap::new()).unwrap(), "DB=primary\n");
+        assert_eq!(env_file(&cfg, "web", "h2", &BTreeMap::new()).unwrap(), "DB=replica\n");
+    }
+
+    #[test]
     fn dotenv() {
         let parsed = parse_dotenv("# comment\nA=1\nexport B='two words'\nC=\"line\\nbreak\"\nD=x # note\n\n").unwrap();
         assert_eq!(

@@ -172,6 +172,15 @@ fn a_plan_of_one_role_or_host_takes_the_lock_on_the_primary_host() {
     assert!(o.stdout.contains("--name shop-jobs-v2"), "{}", o.stdout);
     assert!(!o.stdout.contains("--name shop-web-v2"), "only the jobs role boots:\n{}", o.stdout);
     assert!(o.stdout.contains("Outcome: the deploy succeeds"), "{}", o.stdout);
+    // exec -i runs on the primary host of the selection, with its role.
+    let o = demo(&["app", "exec", "-i", "-r", "jobs", "--dry-run", "bin/jobs --once"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stdout.starts_with("ssh -t -p 22 -o StrictHostKeyChecking=accept-new deploy@192.0.2.13 "),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("--env-file .kamal/env/roles/shop-jobs.env"), "{}", o.stdout);
     let o = demo(&["plan", "--version", "v2", "-h", "192.0.2.12"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("--name shop-web-v2"), "{}", o.stdout);
