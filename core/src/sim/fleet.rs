@@ -418,6 +418,42 @@ impl Fleet {
         p
     }
 
+    /// `docker run` of the container `action` describes, at `at`.
+    fn run_container(&mut self, host: &str, role: &str, action: &Action, at: Time) -> (i32, String, String, Millis) {
+        let Action::RunContainer { name, version, cord_dir, health_interval_ms, proxied } = action else {
+            return (1, String::new(), "not a docker run".into(), 0);
+        };
+        let costs = self.costs.clone();
+        if self.hosts[host].containers.iter().any(|c| &c.name == name) {
+            return (
+                125,
+                String::new(),
+                format!(
+                    "docker: Error response from daemon: Conflict. The container name \"/{name}\" is already in use."
+                ),
+                costs.run,
+            );
+        }
+        let profile = self.profile_for(host, version);
+        let h = self.hosts.get_mut(host).expect("known host");
+        h.images.insert(version.clone());
+        h.containers.push(Container {
+            name: name.clone(),
+            role: role.to_string(),
+            version: version.clone(),
+            started: at + costs.run,
+            stop_issued: None,
+            exited: profile.dies_after.map(|d| at + costs.run + d),
+            health_iv: *health_interval_ms,
+            first_check_after: health_interval_ms.unwrap_or(0) + HEALTH_CHECK_MS,
+            cord_dir: cord_dir.as_ref().map(|d| if d.starts_with('/') { d.clone() } else { format!("{HOME}/{d}") }),
+            proxied: *proxied,
+            profile,
+            preexisting: false,
+        });
+        (0, "0123456789abcdef\n".into(), String::new(), costs.run)
+    }
+
     /// Apply an action at `at` and give its result: (exit code, stdout, stderr, duration).
     /// The simulated IP of container `i` on `host`.
     fn ip(&self, host: &str, i: usize) -> String {
@@ -519,36 +555,7 @@ impl Fleet {
                 h.cords.entry(abs).or_default().push((at, None));
                 (0, String::new(), String::new(), costs.small)
             }
-            Action::RunContainer { name, version, cord_dir, health_interval_ms, proxied } => {
-                if find(h, name).is_some() {
-                    return (
-                        125,
-                        String::new(),
-                        format!("docker: Error response from daemon: Conflict. The container name \"/{name}\" is already in use."),
-                        costs.run,
-                    );
-                }
-                let profile = self.profile_for(host, version);
-                let h = self.hosts.get_mut(host).expect("known host");
-                h.images.insert(version.clone());
-                h.containers.push(Container {
-                    name: name.clone(),
-                    role: role.to_string(),
-                    version: version.clone(),
-                    started: at + costs.run,
-                    stop_issued: None,
-                    exited: profile.dies_after.map(|d| at + costs.run + d),
-                    health_iv: *health_interval_ms,
-                    first_check_after: health_interval_ms.unwrap_or(0) + HEALTH_CHECK_MS,
-                    cord_dir: cord_dir
-                        .as_ref()
-                        .map(|d| if d.starts_with('/') { d.clone() } else { format!("{HOME}/{d}") }),
-                    proxied: *proxied,
-                    profile,
-                    preexisting: false,
-                });
-                (0, "0123456789abcdef\n".into(), String::new(), costs.run)
-            }
+            Action::RunContainer { .. } => self.run_container(host, role, action, at),
             Action::Status { name } => match find(h, name) {
                 Some(i) => {
                     let c = &h.containers[i];
