@@ -17,7 +17,7 @@
 //!
 //! No I/O and no clock: time moves only to the next answer or deadline.
 
-use crate::effect::{Effect, EffectId, Event, Observation, Outcome};
+use crate::effect::{Effect, Event, Observation, Outcome};
 use crate::machine::{Machine, Wake};
 use crate::time::{Millis, Time};
 use std::collections::BTreeMap;
@@ -181,10 +181,5 @@ impl<M: Machine> Driver<M> {
     /// inputs were given.
     pub fn drive_bounded(&mut self, r: &mut dyn Responder, max_steps: usize) {
         while self.steps < max_steps && self.step(r) {}
-    }
-
-    /// The ids of the answers still to come (for tests of stuck runs).
-    pub fn pending_ids(&self) -> Vec<EffectId> {
-        self.inbox.values().map(Observation::id).collect()
     }
 }

@@ -67,8 +67,14 @@ pub enum Action {
     Mounts {
         name: String,
     },
-    /// Remove a cord directory (absolute, from the container's mounts).
+    /// Remove the cord file from a cord directory (absolute, from the
+    /// container's mounts): the container's health check fails from now on.
     CutCord {
+        dir: String,
+    },
+    /// Put the cord file back into a cord directory whose cord was cut: the
+    /// container's next health check passes again.
+    RetieCord {
         dir: String,
     },
     Stop {
@@ -200,6 +206,9 @@ pub enum Step {
     PauseAfterUnhealthy,
     ConfirmUnrouted,
     StopOld,
+    /// The new container is read once more just before the old one stops.
+    CheckNew,
+    TieOldCordAgain,
     StopNew,
     Done,
     ReleaseLock,
@@ -225,6 +234,8 @@ impl Step {
             Step::PauseAfterUnhealthy => "pause for the proxy to stop routing to the old container",
             Step::ConfirmUnrouted => "confirm that the proxy no longer routes to the old container",
             Step::StopOld => "stop the old container",
+            Step::CheckNew => "check that the new container is still healthy",
+            Step::TieOldCordAgain => "tie the old container's cord again",
             Step::StopNew => "stop the new container",
             Step::Done => "done",
             Step::ReleaseLock => "release the deploy lock",

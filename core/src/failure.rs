@@ -136,6 +136,11 @@ pub enum Why {
     NeverRouted { new: String, budget: Millis, old: String },
     /// The proxy kept routing to the old container.
     StillRouted { old: String, budget: Millis, new: String },
+    /// The new container was not healthy when the old one was about to be
+    /// stopped (the cord had been cut when it turned healthy).
+    NewUnhealthyAfterCut { new: String, status: String, old: String },
+    /// The old cord could not be tied again.
+    RetieFailed { said: Said, new: String, old: String },
     /// The first failure, after the new container was stopped (or not).
     CleanedUp { first: Box<Why>, new: String, stop: Option<Said>, old: Option<String> },
     /// Interrupted while the old cord was still intact.
@@ -208,6 +213,14 @@ impl fmt::Display for Why {
                 f,
                 "the proxy still routes to the old container {old} {}s after it turned unhealthy; it was left running (it still serves, and so does {new}). Once the proxy has dropped it, stop it with `baton app stale_containers --stop`",
                 secs(budget)
+            ),
+            Why::NewUnhealthyAfterCut { new, status, old } => write!(
+                f,
+                "the new container {new} was {status} when the old container {old} was about to be stopped; {old} was not stopped and its cord was tied again, so it serves again once healthy. See `baton app logs` or `docker logs {new}`"
+            ),
+            Why::RetieFailed { said, new, old } => write!(
+                f,
+                "tying the cord of the old container {old} again failed ({said}); it may turn unhealthy while the proxy does not route to {new}. Check the proxy and the hosts"
             ),
             Why::CleanedUp { first, new, stop, old } => {
                 write!(f, "{first}")?;

@@ -30,7 +30,8 @@ pub enum Invariant {
     /// container became healthy).
     NoServingGap,
     /// An old container is stopped only after its cord was cut, it was seen
-    /// unhealthy, and the proxy's pickup delay has passed.
+    /// unhealthy, and the proxy's pickup delay has passed (or the proxy's
+    /// table no longer lists it), and while the new container is healthy.
     SafeStop,
     /// Every container baton started is the current version, stopped, or
     /// named in the failure.
@@ -324,6 +325,20 @@ impl Checker {
         if !c.proxied {
             return;
         }
+        // The new container must still serve when the old one stops.
+        let new = self.new_name(&role);
+        let h = &fleet.hosts[host];
+        if let Some(n) = h.containers.iter().find(|x| x.name == new && x.health_iv.is_some()) {
+            if !h.routable(n, now) {
+                self.violate(
+                    Invariant::SafeStop,
+                    now,
+                    format!(
+                        "{host} [{role}]: the old container {name} is stopped while the new one {new} is not healthy"
+                    ),
+                );
+            }
+        }
         let Some(dir) = c.cord_dir.clone() else {
             let warned = self.warnings.iter().any(|(h, m)| h.as_deref() == Some(host) && m.contains(name));
             if !warned {
@@ -397,7 +412,11 @@ impl Checker {
                 }
             }
             (Action::CutCord { dir }, Some(_)) => {
-                self.cut.entry((e.host.clone(), dir.clone())).or_insert(now);
+                self.cut.insert((e.host.clone(), dir.clone()), now);
+            }
+            // Tied again: the old container serves again; a stop now needs a new cut.
+            (Action::RetieCord { dir }, Some(_)) => {
+                self.cut.remove(&(e.host.clone(), dir.clone()));
             }
             (Action::LockRelease, ok) => self.lock_release_ok = Some(ok.is_some()),
             _ => {}
@@ -472,7 +491,15 @@ impl Checker {
     fn check_gaps(&mut self, end: Time, fleet: &Fleet, outcome: &Outcome) {
         let excusable = matches!(outcome, Outcome::Failed { .. }) && !any_new_became_healthy(fleet, end);
         for g in report::gaps(fleet, end) {
-            if excusable {
+            // A container that dies on its own while the proxy routes to it
+            // fails requests until the proxy notices, whatever the order of
+            // the handover: what the checks hold baton to then is that it
+            // ties the old cord again or reports the failure.
+            let crashed_before = fleet.hosts[&g.host]
+                .containers
+                .iter()
+                .any(|c| c.role == g.role && c.stop_issued.is_none() && c.exited.is_some_and(|e| e <= g.from_ms));
+            if excusable || crashed_before {
                 self.excused_gaps += 1;
                 continue;
             }

@@ -8,7 +8,7 @@
 //!
 //! Time is abstract: a command runs on the simulated fleet when its answer
 //! is delivered, and takes no time; time passes only when the explorer
-//! fires the deploy's next deadline ([`Deploy::handle_timeout`]). So at one
+//! fires the deploy's next deadline ([`Machine::handle_timeout`]). So at one
 //! instant every order of the pending deliveries is explored, and a
 //! deadline may fire before or after each of them. Time never goes back.
 //!
@@ -42,6 +42,7 @@
 //! checker.
 
 use crate::check::{Bounds, Checker, Invariant, Violation};
+use crate::timed::Watched;
 use baton_core::deploy::Deploy;
 use baton_core::driver::{Answer, Driver, Responder};
 use baton_core::effect::{Effect, EffectId, Event, Observation, Outcome};
@@ -156,7 +157,7 @@ pub enum Choice {
         to: Time,
         delay: bool,
     },
-    /// The user presses Ctrl-C now ([`Deploy::handle_interrupt`]).
+    /// The user presses Ctrl-C now ([`Machine::handle_interrupt`]).
     Interrupt,
 }
 
@@ -298,8 +299,8 @@ fn canonical(obs: &Observation) -> Observation {
 /// flight (the explorer delivers them), and the history that keys a state.
 #[derive(Clone)]
 struct World {
-    fleet: Fleet,
-    checker: Checker,
+    /// The fleet, with the checker watching (as in the timed runs).
+    watched: Watched,
     /// Issued, not yet answered, in issue order.
     pending: Vec<Effect>,
     host_index: Rc<BTreeMap<String, usize>>,
@@ -313,7 +314,7 @@ impl Responder for World {
     }
 
     fn on_effect(&mut self, now: Time, e: &Effect) {
-        self.checker.on_effect(now, e, &self.fleet);
+        self.watched.on_effect(now, e);
         let c = e.cmd();
         let what = (e.is_poll(), &c.role, &c.action);
         match self.host_index.get(&c.host) {
@@ -324,7 +325,7 @@ impl Responder for World {
     }
 
     fn on_event(&mut self, now: Time, ev: &Event) {
-        self.checker.on_event(now, ev);
+        self.watched.on_event(now, ev);
         let host = match ev {
             Event::Progress { host, .. } | Event::Audit { host, .. } => Some(host),
             Event::Warning { host, .. } => host.as_ref(),
@@ -347,15 +348,15 @@ impl Responder for World {
     }
 
     fn on_observation(&mut self, now: Time, obs: &Observation) {
-        self.checker.on_observation(now, obs);
+        self.watched.on_observation(now, obs);
     }
 
     fn on_interrupt(&mut self, now: Time) {
-        self.checker.on_interrupt(now);
+        self.watched.on_interrupt(now);
     }
 
     fn on_step(&mut self, now: Time, steps: usize) {
-        self.checker.on_step(now, steps);
+        self.watched.on_step(now, steps);
     }
 }
 
@@ -397,8 +398,7 @@ impl Explorer<'_> {
         let host_index: BTreeMap<String, usize> =
             self.plan.hosts.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
         let mut world = World {
-            fleet,
-            checker,
+            watched: Watched { fleet, checker },
             pending: vec![],
             host_hash: vec![0; host_index.len()],
             host_index: Rc::new(host_index),
@@ -475,18 +475,18 @@ impl Explorer<'_> {
                 let stuck = node.sticky.iter().any(|(h, k)| *h == host && *k == kind);
                 let obs = match inject {
                     None if stuck => Observation::failed(id, 1, "injected failure (keeps failing)"),
-                    None => node.world.fleet.respond(&e, now).1,
+                    None => node.world.watched.fleet.respond(&e, now).1,
                     Some(Inject::KeepsFailing) => Observation::failed(id, 1, "injected failure (keeps failing)"),
                     Some(Inject::Refused) => {
-                        down(&mut node.world.fleet);
+                        down(&mut node.world.watched.fleet);
                         Observation::Unreachable {
                             id,
                             error: format!("ssh: connect to host {host} port 22: Connection refused (injected)"),
                         }
                     }
                     Some(Inject::Dropped) => {
-                        node.world.fleet.respond(&e, now);
-                        down(&mut node.world.fleet);
+                        node.world.watched.fleet.respond(&e, now);
+                        down(&mut node.world.watched.fleet);
                         Observation::Unreachable {
                             id,
                             error: "Connection to host closed by remote host (injected)".into(),
@@ -494,7 +494,7 @@ impl Explorer<'_> {
                     }
                     Some(Inject::Fails) => Observation::failed(id, 1, "injected failure"),
                     Some(Inject::TimedOut) => {
-                        node.world.fleet.respond(&e, now);
+                        node.world.watched.fleet.respond(&e, now);
                         Observation::TimedOut { id, after_ms: 30_000 }
                     }
                 };
@@ -561,8 +561,8 @@ impl Explorer<'_> {
     /// Count the violations of `node`'s branch not counted yet.
     fn record(&mut self, node: &mut Node) {
         let from = node.reported;
-        node.reported = node.world.checker.violations().len();
-        for v in &node.world.checker.violations()[from..] {
+        node.reported = node.world.watched.checker.violations().len();
+        for v in &node.world.watched.checker.violations()[from..] {
             *self.stats.violation_counts.entry(v.invariant).or_insert(0) += 1;
             let n = self.stats.kinds.entry((v.invariant, mask_digits(&v.detail))).or_insert(0);
             *n += 1;
@@ -576,10 +576,10 @@ impl Explorer<'_> {
     /// Finish a run that ended (finished, stuck, or over its bound).
     fn end(&mut self, node: &mut Node) {
         let (now, w) = (node.now(), &mut node.world);
-        w.checker.finish(now, &w.fleet, w.pending.len());
-        self.stats.excused_gaps += w.checker.excused_gaps;
+        w.watched.checker.finish(now, &w.watched.fleet, w.pending.len());
+        self.stats.excused_gaps += w.watched.checker.excused_gaps;
         self.stats.runs += 1;
-        let o = match node.world.checker.outcome() {
+        let o = match node.world.watched.checker.outcome() {
             Some(Outcome::Succeeded) => "succeeded",
             Some(Outcome::Failed { .. }) => "failed",
             Some(Outcome::LockHeld { .. }) => "lock-held",
@@ -632,7 +632,7 @@ impl Explorer<'_> {
             }
             self.stats.states += 1;
             self.stats.max_depth = self.stats.max_depth.max(child.depth());
-            if child.driver.finished() || child.world.checker.over_bound() {
+            if child.driver.finished() || child.world.watched.checker.over_bound() {
                 self.end(&mut child);
                 continue;
             }

@@ -44,11 +44,24 @@ pub struct Shape {
     pub wait_s: u64,
     /// `baton.routes` is set: route confirmation through the proxy's table.
     pub routes: bool,
+    /// `baton.proxy_pickup` in ms (default 1 s).
+    pub pickup_ms: u64,
+    /// `baton.cut_at: routed`: the sequential order.
+    pub cut_routed: bool,
 }
 
 impl Shape {
     pub fn new(hosts: usize) -> Shape {
-        Shape { hosts, jobs_hosts: 0, limit: None, limit_percent: None, wait_s: 0, routes: false }
+        Shape {
+            hosts,
+            jobs_hosts: 0,
+            limit: None,
+            limit_percent: None,
+            wait_s: 0,
+            routes: false,
+            pickup_ms: 1000,
+            cut_routed: false,
+        }
     }
     pub fn jobs(mut self, on: usize) -> Shape {
         self.jobs_hosts = on;
@@ -64,6 +77,17 @@ impl Shape {
     }
     pub fn routes(mut self) -> Shape {
         self.routes = true;
+        self
+    }
+    /// A proxy that picks changes up within `ms` (with route confirmation
+    /// and a 1 s health interval, 500 ms lets the cut come at "healthy").
+    pub fn pickup(mut self, ms: u64) -> Shape {
+        self.pickup_ms = ms;
+        self
+    }
+    /// `baton.cut_at: routed`.
+    pub fn cut_routed(mut self) -> Shape {
+        self.cut_routed = true;
         self
     }
     pub fn wait(mut self, s: u64) -> Shape {
@@ -93,7 +117,13 @@ impl Shape {
         }
         y.push_str("healthcheck:\n  interval: 1s\n  max_attempts: 3\n");
         y.push_str("readiness_delay: 1\n");
-        y.push_str("baton:\n  poll_interval: 1s\n  proxy_pickup: 1s\n  pause_margin: 500ms\n");
+        y.push_str(&format!(
+            "baton:\n  poll_interval: 1s\n  proxy_pickup: {}ms\n  pause_margin: 500ms\n",
+            self.pickup_ms
+        ));
+        if self.cut_routed {
+            y.push_str("  cut_at: routed\n");
+        }
         if self.routes {
             y.push_str("  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n");
         }

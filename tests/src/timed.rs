@@ -28,6 +28,7 @@ pub struct Checked {
 }
 
 /// The simulated fleet, answering, with the checker watching.
+#[derive(Clone)]
 pub struct Watched {
     pub fleet: Fleet,
     pub checker: Checker,

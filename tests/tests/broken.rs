@@ -108,3 +108,36 @@ fn the_real_core_passes_the_same_scenarios() {
         assert!(s.runs > 0);
     }
 }
+
+fn cut_before_healthy(d: Deploy) -> Deploy {
+    d.broken(Broken::CutBeforeHealthy)
+}
+
+/// Cutting the old cord before the new container is healthy opens a serving
+/// gap once the new one is slow to start (here 4 s: the old one turns
+/// unhealthy first). The same scenario with the real core, which cuts at
+/// "healthy", has none, with and without route confirmation.
+#[test]
+fn the_checks_catch_a_cut_before_healthy_with_a_serving_gap() {
+    let slow_start = || {
+        let mut sc = scenario(Some("v1"), 1);
+        sc.profiles.insert("v2".into(), baton_core::sim::fleet::Profile { start_ms: 4000, ..Default::default() });
+        sc
+    };
+    for shape in [Shape::new(2), Shape::new(2).routes().pickup(500)] {
+        let spec = Spec::new("2 hosts, slow start, cut before healthy", shape.plan("v2"), slow_start())
+            .faults(0)
+            .adjust(cut_before_healthy);
+        let found = caught(spec);
+        assert!(found.contains(&Invariant::NoServingGap), "{found:?}");
+
+        let real = explore(&Spec::new("2 hosts, slow start", shape.plan("v2"), slow_start()).faults(0).delays(1));
+        println!("{real}");
+        assert_eq!(real.violations(), 0, "{:#?}", real.found);
+        assert!(real.runs > 0);
+
+        let bad = run_checked(shape.plan("v2"), &slow_start(), cut_before_healthy);
+        let found: BTreeSet<Invariant> = bad.violations.iter().map(|v| v.invariant).collect();
+        assert!(found.contains(&Invariant::NoServingGap), "checked simulation: {found:?}");
+    }
+}

@@ -25,7 +25,7 @@ const STEPS: &[(&str, &str)] = &[
     ("list", "docker ps --all"),
     ("run", "docker run --detach"),
     ("wait healthy", "{{.State.Status}}"),
-    ("cut", "rm -r"),
+    ("cut", "rm -f"),
     ("stop", "docker stop"),
 ];
 

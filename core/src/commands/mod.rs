@@ -146,10 +146,19 @@ pub fn tie_cord(cfg: &Config, role: &str, run_id: &str) -> Command {
     ])
 }
 
-/// `rm -rf <dir>`: cut a cord found in a container's mounts. A cord already
+/// `rm -f <dir>/cord`: cut a cord found in a container's mounts. Only the
+/// file goes: the directory stays mounted in the container, so the cord
+/// can be tied again ([`retie_cord`]); Kamal removed the directory, which no
+/// command on the host can give back to a running container. A cord already
 /// cut (by an earlier run whose answer was lost) is not an error.
 pub fn cut_cord(dir: &str) -> Command {
-    Command::program("rm").fixed("-rf").arg(dir)
+    Command::program("rm").fixed("-f").arg(format!("{}/{CORD_FILE}", dir.trim_end_matches('/')))
+}
+
+/// `touch <dir>/cord`: tie a cut cord again, in the directory the container
+/// still mounts.
+pub fn retie_cord(dir: &str) -> Command {
+    Command::program("touch").arg(format!("{}/{CORD_FILE}", dir.trim_end_matches('/')))
 }
 
 fn env_args(cfg: &Config, role: &Role) -> Command {
@@ -277,6 +286,13 @@ pub fn mounts(name: &str) -> Command {
 /// `docker stop [-t N] <name>`
 pub fn stop(cfg: &Config, name: &str) -> Command {
     docker().fixed("stop").opt("-t", cfg.stop_wait_time.map(|t| t.to_string())).arg(name)
+}
+
+/// Stop an old container whose cord was cut, then remove its cord
+/// directory (Kamal removes it at the cut; baton keeps it until then, so
+/// that the cord can be tied again).
+pub fn stop_and_clear_cord(cfg: &Config, name: &str, cord_dir: &str) -> Command {
+    Command::and_all([stop(cfg, name), Command::program("rm").fixed("-rf").arg(cord_dir)])
 }
 
 /// `docker start <name>`

@@ -83,13 +83,18 @@ fn boot_helpers() {
         tie_cord(&c, "web", RUN_ID).render(),
         r#"mkdir -p "$HOME"/.kamal/cords/app-web-12345678901234567890123456789012 && touch "$HOME"/.kamal/cords/app-web-12345678901234567890123456789012/cord"#
     );
-    assert_eq!(cut_cord("/root/.kamal/cords/app-web-1").render(), "rm -rf /root/.kamal/cords/app-web-1");
+    assert_eq!(cut_cord("/root/.kamal/cords/app-web-1").render(), "rm -f /root/.kamal/cords/app-web-1/cord");
+    assert_eq!(retie_cord("/root/.kamal/cords/app-web-1/").render(), "touch /root/.kamal/cords/app-web-1/cord");
     assert_eq!(
         status("app-web-1").render(),
         "docker inspect --format '{{.State.Status}}{{if .State.Health}} {{.State.Health.Status}} {{.State.Health.FailingStreak}}{{end}}' app-web-1"
     );
     assert_eq!(mounts("app-web-1").render(), "docker inspect --format '{{json .Mounts}}' app-web-1");
     assert_eq!(stop(&c, "app-web-1").render(), "docker stop app-web-1");
+    assert_eq!(
+        stop_and_clear_cord(&c, "app-web-1", "/root/.kamal/cords/app-web-1").render(),
+        "docker stop app-web-1 && rm -rf /root/.kamal/cords/app-web-1"
+    );
     assert_eq!(
         pull_if_missing_and_tag_latest(&c, "999").render(),
         "{ docker image inspect --format . dhh/app:999 >/dev/null 2>&1 || docker pull --quiet dhh/app:999 ; } && docker tag dhh/app:999 dhh/app:latest"

@@ -58,6 +58,7 @@ pub(super) const BATON: &[&str] = &[
     "known_hosts",
     "known_hosts_file",
     "routes",
+    "cut_at",
 ];
 
 /// Warn about every key of `m` (at `path`) that is not in `known`. A

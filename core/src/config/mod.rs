@@ -207,9 +207,26 @@ pub struct BatonSettings {
     pub known_hosts: KnownHosts,
     /// A known_hosts file to use instead of ~/.ssh/known_hosts.
     pub known_hosts_file: Option<String>,
+    /// When the old container's cord is cut (`baton.cut_at`).
+    pub cut_at: CutAt,
     /// A command run on each host that prints the proxy's routing table in
     /// Traefik v2's `/api/http/services` JSON; None: pause instead.
     pub routes_command: Option<String>,
+}
+
+/// When a handover cuts the old container's cord (`baton.cut_at`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CutAt {
+    /// `healthy` (the default): as soon as the new container is healthy.
+    /// The proxy's pickup of the new container then overlaps the old one's
+    /// way out; with `baton.routes`, baton still sees the new container in
+    /// the proxy's table before the old one can turn unhealthy, and ties
+    /// the cord again if it does not (see docs/handover.md).
+    #[default]
+    Healthy,
+    /// `routed`: only once the proxy routes to the new container (or after
+    /// the pause, without `baton.routes`): the earlier, sequential order.
+    Routed,
 }
 
 /// How SSH checks host keys (`baton.known_hosts`), for every connection.
@@ -249,6 +266,7 @@ impl Default for BatonSettings {
             known_hosts: KnownHosts::AcceptNew,
             known_hosts_file: None,
             routes_command: None,
+            cut_at: CutAt::Healthy,
         }
     }
 }

@@ -358,6 +358,14 @@ pub(super) fn parse_baton(ctx: &mut Ctx<'_>, v: Option<&Value>) -> BatonSettings
                 }
                 continue;
             }
+            "cut_at" => {
+                match v.as_str() {
+                    Some("healthy") => b.cut_at = CutAt::Healthy,
+                    Some("routed") => b.cut_at = CutAt::Routed,
+                    _ => ctx.err(&p, format!("expected healthy or routed, found {}", describe(v))),
+                }
+                continue;
+            }
             "known_hosts_file" => {
                 match v.as_str() {
                     Some(s) if !s.is_empty() => b.known_hosts_file = Some(s.to_string()),

@@ -8,6 +8,7 @@
 use super::outbox::{Emit, Outbox, Owner};
 use super::timing::Timing;
 use crate::commands::{self as cmds, CordDir};
+use crate::config::CutAt;
 use crate::docker;
 use crate::effect::{Action, EffectId, Event, Observation, Step};
 use crate::failure::{Failure, Left, Said, Why};
@@ -35,23 +36,42 @@ pub(crate) struct RoleCtx {
     pub env_file: String,
     /// This run's cord directory for the role.
     pub cord_dir: CordDir,
+    /// Cut the old cord as soon as the new container is healthy
+    /// (`baton.cut_at: healthy`, a role with a cord).
+    pub overlap: bool,
+    /// With route confirmation, how long after a cut at "healthy" the new
+    /// container must show in the proxy's table: before the old one can
+    /// turn unhealthy ((retries − 1) × interval, less a poll for the reads).
+    /// None when the health check's rhythm is unknown, or when the proxy's
+    /// expected pickup (`baton.proxy_pickup`) does not fit in it: the cut
+    /// at "healthy" would then nearly always be tied again, so route
+    /// confirmation keeps the sequential order.
+    pub tie_window: Option<Millis>,
 }
 
 impl RoleCtx {
     pub fn new(plan: &Plan, role: &str, run_id: &str) -> Option<RoleCtx> {
         let cfg = &plan.config;
         let r = cfg.role(role)?;
+        let timing = Timing::for_role(cfg, r);
         Some(RoleCtx {
             name: role.to_string(),
             full_name: cfg.role_full_name(role),
             new_name: cmds::container_name(cfg, role, &plan.version),
-            timing: Timing::for_role(cfg, r),
+            timing,
             uses_cord: r.spec.uses_cord,
             proxied: r.spec.proxied,
             cord_mount: r.spec.cord_mount().unwrap_or_default().to_string(),
             health_interval_ms: r.spec.health_interval_ms(),
             env_file: cmds::env_file_path(cfg, role),
             cord_dir: CordDir::new(cfg, role, run_id),
+            overlap: cfg.baton.cut_at == CutAt::Healthy && r.spec.uses_cord,
+            tie_window: timing
+                .health_interval
+                .map(|iv| {
+                    (super::DOCKER_HEALTH_RETRIES - 1).saturating_mul(iv).saturating_sub(cfg.baton.poll_interval_ms)
+                })
+                .filter(|&w| cfg.baton.proxy_pickup_ms < w),
         })
     }
 }
@@ -107,6 +127,13 @@ pub(crate) enum Stage {
         next_poll: Option<Time>,
     },
     CuttingCord,
+    /// Tying the old cord again; then fail with `fail`, or (None) fall back
+    /// to the sequential order.
+    Retying {
+        fail: Option<Box<Why>>,
+    },
+    /// Reading the new container's status once more before the stop.
+    CheckingNew,
     StoppingOld,
     /// Cleanup after a failure: stop the new container, then fail.
     StoppingNew {
@@ -149,6 +176,8 @@ impl Stage {
             Stage::ReadingAddress { old: false } | Stage::Routing { present: true, .. } => Step::ConfirmRouted,
             Stage::Routing { present: false, .. } => Step::ConfirmUnrouted,
             Stage::CuttingCord => Step::CutOldCord,
+            Stage::Retying { .. } => Step::TieOldCordAgain,
+            Stage::CheckingNew => Step::CheckNew,
             Stage::StoppingOld => Step::StopOld,
             Stage::StoppingNew { .. } => Step::StopNew,
             Stage::Done | Stage::Failed(_) => Step::Done,
@@ -187,6 +216,17 @@ pub(crate) struct Handover {
     /// status read was sent (for [`Timing::next_status_read`]).
     pub(super) run_sent: Time,
     pub(super) status_sent: Time,
+    /// The old cord this handover cut (and has not tied again), and when.
+    pub(super) cut: Option<(String, Time)>,
+    /// The cut came when the new container turned healthy: the proxy's
+    /// route to it is still to be confirmed, and the new container is read
+    /// again before the stop.
+    pub(super) overlapped: bool,
+    /// Fell back to the sequential order (the proxy was too slow).
+    pub(super) sequential: bool,
+    /// The proxy was seen routing to the new container (or, without route
+    /// confirmation, the pause for it was taken).
+    pub(super) routed_new: bool,
 }
 
 impl Handover {
@@ -204,6 +244,10 @@ impl Handover {
             new_ready: false,
             run_sent: 0,
             status_sent: 0,
+            cut: None,
+            overlapped: false,
+            sequential: false,
+            routed_new: false,
         };
         let c = cmds::list_role_containers(&ctx.plan.config, &ctx.role.name);
         h.go(ctx, Stage::Listing, Step::ListContainers);
@@ -252,7 +296,7 @@ impl Handover {
         // Interrupted: a host whose old cord is still intact stops at this
         // safe point (its in-flight command has completed); one whose cord
         // was cut finishes its handover, since its new container serves.
-        if ctx.interrupted && self.stage.before_cut() {
+        if ctx.interrupted && self.before_cut() {
             let why = Why::InterruptedSafe { left: self.left(ctx.role) };
             return self.record(ctx, Failure::new(&self.host, Some(&ctx.role.name), self.stage.step(), why));
         }
@@ -285,9 +329,15 @@ impl Handover {
     /// The user interrupted: stop here if the old cord is intact and no
     /// command is in flight (otherwise that command's answer stops it).
     pub fn interrupt(&mut self, ctx: &mut Ctx<'_>, now: Time) {
-        if self.inflight.is_none() && self.stage.before_cut() {
+        if self.inflight.is_none() && self.before_cut() {
             self.handle(ctx, Input::Timer, now);
         }
+    }
+
+    /// Before the old cord is cut (or after it was tied again): an
+    /// interrupt stops the handover here.
+    fn before_cut(&self) -> bool {
+        self.cut.is_none() && self.stage.before_cut()
     }
 
     /// Move to `stage` and report that the role is at `step`.
@@ -397,6 +447,9 @@ impl Handover {
     /// What may be left on the host if the handover stopped now.
     pub fn left(&self, role: &RoleCtx) -> Left {
         let new = role.new_name.clone();
+        if let (Some(_), Some(old)) = (&self.cut, self.olds.front()) {
+            return Left::CordCut { new, old: old.clone() };
+        }
         match (&self.stage, self.olds.front()) {
             (Stage::Listing | Stage::Renaming | Stage::Auditing | Stage::TyingCord, old) => {
                 Left::NotStarted { old: old.cloned() }

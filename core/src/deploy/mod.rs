@@ -39,6 +39,9 @@ pub enum Broken {
     /// Stop the old container as soon as it is unhealthy, before the proxy
     /// has had time to notice.
     NoPauseAfterUnhealthy,
+    /// Cut the old container's cord before the new one is healthy (as soon
+    /// as its cord is known, while the new one starts).
+    CutBeforeHealthy,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +60,7 @@ enum HostState {
     /// Waiting for its group.
     Queued,
     /// Handing over its role `idx` (of the host's roles).
-    Booting(Handover),
+    Booting(Box<Handover>),
     Done,
     Failed,
 }
@@ -220,7 +223,7 @@ impl Deploy {
 
     /// Start host `i`'s current role.
     fn begin(&mut self, i: usize) {
-        self.with_ctx(i, |state, host, ctx| *state = HostState::Booting(Handover::start(host, ctx)));
+        self.with_ctx(i, |state, host, ctx| *state = HostState::Booting(Box::new(Handover::start(host, ctx))));
     }
 
     /// After host `i`'s handover moved: collect its failure, or go on to the

@@ -23,7 +23,10 @@ impl Handover {
             (Stage::Waiting { step: Step::WaitHealthy, deadline, .. }, Input::Obs(obs)) => {
                 self.new_status(ctx, obs, deadline, now)
             }
-            (Stage::Pausing { step: Step::PauseAfterHealthy, .. }, Input::Timer) => self.after_new_ready(ctx, now),
+            (Stage::Pausing { step: Step::PauseAfterHealthy, .. }, Input::Timer) => {
+                self.routed_new = true;
+                self.after_new_ready(ctx, now)
+            }
             (Stage::Pausing { step: Step::WaitReady, .. }, Input::Timer) => {
                 self.stage = Stage::Confirming;
                 let name = ctx.role.new_name.clone();
@@ -32,10 +35,7 @@ impl Handover {
             (Stage::Confirming, Input::Obs(obs)) => self.confirmed(ctx, obs, now),
             (Stage::ReadingMounts, Input::Obs(obs)) => self.mounts_read(ctx, obs, now),
             (Stage::CuttingCord, Input::Obs(obs)) => match obs {
-                Observation::Exited { code: 0, .. } => {
-                    let deadline = now + ctx.role.timing.unhealthy_budget;
-                    self.start_wait(ctx, Step::WaitOldUnhealthy, &self.old(), now, deadline);
-                }
+                Observation::Exited { code: 0, .. } => self.after_cut(ctx, now),
                 _ => {
                     let why = Why::CutFailed { said: Said::of(obs), new: ctx.role.new_name.clone(), old: self.old() };
                     self.fail(ctx, Step::CutOldCord, why, false)
@@ -44,7 +44,9 @@ impl Handover {
             (Stage::Waiting { step: Step::WaitOldUnhealthy, deadline, .. }, Input::Obs(obs)) => {
                 self.old_status(ctx, obs, deadline, now)
             }
-            (Stage::Pausing { step: Step::PauseAfterUnhealthy, .. }, Input::Timer) => self.stop_old(ctx),
+            (Stage::Pausing { step: Step::PauseAfterUnhealthy, .. }, Input::Timer) => self.old_out(ctx),
+            (Stage::Retying { fail }, Input::Obs(obs)) => self.retied(ctx, fail, obs, now),
+            (Stage::CheckingNew, Input::Obs(obs)) => self.new_checked(ctx, obs),
             (Stage::StoppingOld, Input::Obs(obs)) => self.old_stopped(ctx, obs, now),
             (Stage::ReadingAddress { old }, Input::Obs(obs)) => self.address_read(ctx, old, obs, now),
             (Stage::Routing { present, deadline, next_poll: Some(_) }, Input::Timer) => {
@@ -85,12 +87,9 @@ impl Handover {
     /// nothing is read between "ready" and the cut; then wait for the new
     /// one to be healthy.
     pub(super) fn after_started(&mut self, ctx: &mut Ctx<'_>, now: Time) {
-        #[allow(unused_mut)]
-        let mut early = !self.olds.is_empty() && ctx.role.uses_cord;
+        let early = !self.olds.is_empty() && ctx.role.uses_cord;
         #[cfg(feature = "_internal_test_exports")]
-        {
-            early = early && ctx.broken != Some(super::Broken::StopBeforeCut);
-        }
+        let early = early && ctx.broken != Some(super::Broken::StopBeforeCut);
         if early {
             self.read_old_cord(ctx);
         } else {
@@ -117,6 +116,12 @@ impl Handover {
             other => Err(Said::of(other).to_string()),
         };
         match status {
+            Ok(Status { state: State::Running, health: Some(Health::Healthy) }) if self.overlapping(ctx) => {
+                // Cut now: the proxy's pickup of the new container overlaps
+                // the old one's way out (docs/handover.md).
+                self.overlapped = true;
+                self.after_new_ready(ctx, now)
+            }
             Ok(Status { state: State::Running, health: Some(Health::Healthy) }) if ctx.role.proxied => {
                 self.confirm_new_routed(ctx, now)
             }
@@ -172,6 +177,12 @@ impl Handover {
         if !*ctx.routes_ok {
             return self.pause(ctx, Step::PauseAfterHealthy, now + ctx.role.timing.proxy_pause);
         }
+        if !self.new_ips.is_empty() {
+            // Its address was read while it started.
+            let stage = Stage::Routing { present: true, deadline: now + ctx.role.timing.route_budget, next_poll: None };
+            self.go(ctx, stage, Step::ConfirmRouted);
+            return self.read_routes(ctx);
+        }
         let name = ctx.role.new_name.clone();
         self.go(ctx, Stage::ReadingAddress { old: false }, Step::ConfirmRouted);
         self.emit(ctx, true, Action::Addresses { name: name.clone() }, cmds::addresses(&name));
@@ -187,11 +198,108 @@ impl Handover {
         if ctx.broken == Some(super::Broken::StopBeforeCut) {
             return self.stop_old(ctx);
         }
+        if self.cut.is_some() {
+            // Cut before the new container was ready (only a broken variant does).
+            let deadline = now + ctx.role.timing.unhealthy_budget;
+            return self.start_wait(ctx, Step::WaitOldUnhealthy, &self.old(), now, deadline);
+        }
         if ctx.role.uses_cord {
             self.old_cord_read(ctx, now)
         } else {
             self.stop_old(ctx)
         }
+    }
+
+    /// Cut at "healthy": a role that overlaps, a new container not yet seen
+    /// routed, an old container with a cord, and (with route confirmation)
+    /// a known health check rhythm to bound the wait for the route.
+    fn overlapping(&self, ctx: &Ctx<'_>) -> bool {
+        ctx.role.overlap
+            && !self.sequential
+            && !self.routed_new
+            && matches!(self.old_cord, Some(Some(_)))
+            && (!*ctx.routes_ok || ctx.role.tie_window.is_some())
+    }
+
+    /// The cord is cut. After a cut at "healthy" with route confirmation,
+    /// see the new container in the proxy's table before the old one can
+    /// turn unhealthy; otherwise wait for the old one to turn unhealthy.
+    fn after_cut(&mut self, ctx: &mut Ctx<'_>, now: Time) {
+        if !self.new_ready {
+            // Cut before the new container was ready (only a broken variant does).
+            return self.wait_new_healthy(ctx, now);
+        }
+        let timing = ctx.role.timing;
+        match (self.overlapped && !self.routed_new && *ctx.routes_ok, ctx.role.tie_window, &self.cut) {
+            (true, Some(window), Some((_, cut_sent))) => {
+                let stage = Stage::Routing { present: true, deadline: cut_sent + window, next_poll: None };
+                self.go(ctx, stage, Step::ConfirmRouted);
+                self.read_routes(ctx);
+            }
+            _ => {
+                let old = self.old();
+                self.start_wait(ctx, Step::WaitOldUnhealthy, &old, now, now + timing.unhealthy_budget);
+            }
+        }
+    }
+
+    /// Tie the cut cord again: the old container's next check passes, and
+    /// it stays in (or comes back into) rotation.
+    fn retie(&mut self, ctx: &mut Ctx<'_>, fail: Option<Why>) {
+        let Some((dir, _)) = self.cut.clone() else { return };
+        self.go(ctx, Stage::Retying { fail: fail.map(Box::new) }, Step::TieOldCordAgain);
+        self.emit(ctx, false, Action::RetieCord { dir: dir.clone() }, cmds::retie_cord(&dir));
+    }
+
+    fn retied(&mut self, ctx: &mut Ctx<'_>, fail: Option<Box<Why>>, obs: &Observation, now: Time) {
+        let (new, old) = (ctx.role.new_name.clone(), self.old());
+        if !matches!(obs, Observation::Exited { code: 0, .. }) {
+            return self.fail(ctx, Step::TieOldCordAgain, Why::RetieFailed { said: Said::of(obs), new, old }, false);
+        }
+        let Some((dir, _)) = self.cut.take() else { return };
+        if let Some(why) = fail {
+            return self.fail(ctx, Step::CheckNew, *why, false);
+        }
+        // Fall back to the sequential order: confirm the route, then cut again.
+        let window = ctx.role.tie_window.unwrap_or_default();
+        let message = format!(
+            "the proxy did not route to {new} within {}s of it turning healthy, before {old} could turn unhealthy: {old}'s cord was tied again; baton now waits for the route before cutting it (as with baton.cut_at: routed)",
+            fmt_secs(window)
+        );
+        ctx.out.warn(Some(&self.host), message);
+        self.sequential = true;
+        self.overlapped = false;
+        self.old_cord = Some(Some(dir));
+        let deadline = now + ctx.role.timing.route_budget;
+        self.stage = Stage::Routing { present: true, deadline, next_poll: None };
+        self.read_routes(ctx);
+    }
+
+    /// The old container is out of rotation. After a cut at "healthy", read
+    /// the new container once more: the old one stops only while the new
+    /// one is healthy.
+    fn old_out(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.overlapped {
+            return self.stop_old(ctx);
+        }
+        let name = ctx.role.new_name.clone();
+        self.go(ctx, Stage::CheckingNew, Step::CheckNew);
+        self.emit(ctx, true, Action::Status { name: name.clone() }, cmds::status(&name));
+    }
+
+    fn new_checked(&mut self, ctx: &mut Ctx<'_>, obs: &Observation) {
+        let status = match obs {
+            Observation::Exited { code: 0, stdout, .. } => match docker::parse_probe(stdout) {
+                Ok(p) if p.status == Status { state: State::Running, health: Some(Health::Healthy) } => {
+                    return self.stop_old(ctx)
+                }
+                Ok(p) => p.status.render(),
+                Err(e) => e.to_string(),
+            },
+            other => Said::of(other).to_string(),
+        };
+        let why = Why::NewUnhealthyAfterCut { new: ctx.role.new_name.clone(), status, old: self.old() };
+        self.retie(ctx, Some(why))
     }
 
     /// Read the old container's mounts, to find its cord.
@@ -204,11 +312,23 @@ impl Handover {
     /// The old container's cord (and address) are known: go on with the
     /// handover if the new container is ready, else wait for it.
     fn old_cord_read(&mut self, ctx: &mut Ctx<'_>, now: Time) {
-        if !self.new_ready {
+        #[cfg(feature = "_internal_test_exports")]
+        let cut_early = ctx.broken == Some(super::Broken::CutBeforeHealthy) && matches!(self.old_cord, Some(Some(_)));
+        #[cfg(not(feature = "_internal_test_exports"))]
+        let cut_early = false;
+        if !self.new_ready && !cut_early {
+            // Cutting at "healthy" with route confirmation: know the new
+            // container's address too before it is healthy.
+            if ctx.role.overlap && ctx.role.tie_window.is_some() && *ctx.routes_ok && self.new_ips.is_empty() {
+                let name = ctx.role.new_name.clone();
+                self.stage = Stage::ReadingAddress { old: false };
+                return self.emit(ctx, true, Action::Addresses { name: name.clone() }, cmds::addresses(&name));
+            }
             return self.wait_new_healthy(ctx, now);
         }
         match self.old_cord.take() {
             Some(Some(dir)) => {
+                self.cut = Some((dir.clone(), now));
                 self.go(ctx, Stage::CuttingCord, Step::CutOldCord);
                 let c = cmds::cut_cord(&dir);
                 self.emit(ctx, false, Action::CutCord { dir }, c);
@@ -309,7 +429,10 @@ impl Handover {
     fn stop_old(&mut self, ctx: &mut Ctx<'_>) {
         let old = self.old();
         self.go(ctx, Stage::StoppingOld, Step::StopOld);
-        let c = cmds::stop(&ctx.plan.config, &old);
+        let c = match &self.cut {
+            Some((dir, _)) => cmds::stop_and_clear_cord(&ctx.plan.config, &old, dir),
+            None => cmds::stop(&ctx.plan.config, &old),
+        };
         self.emit(ctx, false, Action::Stop { name: old }, c);
     }
 
@@ -337,6 +460,8 @@ impl Handover {
             // Another live container of the role: hand over from it too.
             self.old_ips.clear();
             self.old_cord = None;
+            self.cut = None;
+            self.overlapped = false;
             self.after_new_ready(ctx, now);
         }
     }
@@ -353,6 +478,10 @@ impl Handover {
         if old {
             self.old_ips = ips;
             self.old_cord_read(ctx, now);
+        } else if !self.new_ready {
+            // Read early, while the new container starts.
+            self.new_ips = ips;
+            self.wait_new_healthy(ctx, now);
         } else if *ctx.routes_ok {
             self.new_ips = ips;
             self.stage = Stage::Routing { present: true, deadline: now + timing.route_budget, next_poll: None };
@@ -394,6 +523,11 @@ impl Handover {
             Err(e) => {
                 // No table to read: fall back to the pause.
                 self.routes_unusable(ctx, &e);
+                if present && self.cut.is_some() {
+                    // Cut at "healthy" already: go on as without route confirmation.
+                    let old = self.old();
+                    return self.start_wait(ctx, Step::WaitOldUnhealthy, &old, now, now + timing.unhealthy_budget);
+                }
                 let step = if present { Step::PauseAfterHealthy } else { Step::PauseAfterUnhealthy };
                 return self.pause(ctx, step, now + timing.proxy_pause);
             }
@@ -402,8 +536,19 @@ impl Handover {
         let routed = table.get(&ctx.role.full_name).is_some_and(|servers| servers.iter().any(|s| ips.contains(s)));
         let (new, old, budget) = (ctx.role.new_name.clone(), self.old(), timing.route_budget);
         match (present, routed) {
-            (true, true) => self.after_new_ready(ctx, now),
-            (false, false) => self.stop_old(ctx),
+            (true, true) => {
+                self.routed_new = true;
+                if self.cut.is_some() {
+                    // Cut at "healthy": now wait for the old one to turn unhealthy.
+                    let old = self.old();
+                    self.start_wait(ctx, Step::WaitOldUnhealthy, &old, now, now + timing.unhealthy_budget)
+                } else {
+                    self.after_new_ready(ctx, now)
+                }
+            }
+            (false, false) => self.old_out(ctx),
+            // Not routed before the old one could turn unhealthy: tie again.
+            (true, false) if self.cut.is_some() && now >= deadline => self.retie(ctx, None),
             _ if now < deadline => {
                 let next = (now + timing.poll).min(deadline);
                 self.stage = Stage::Routing { present, deadline, next_poll: Some(next) };

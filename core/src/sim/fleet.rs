@@ -10,8 +10,14 @@
 //!
 //! The proxy routes a role's requests to its running containers that carry
 //! the Traefik labels and are `healthy` (running, for containers without a
-//! health check). It notices a change `pickup` after it happens, plus a
-//! jitter of up to `jitter` drawn from the seed: a busy proxy is late.
+//! health check), as Traefik's docker provider does: from snapshots of
+//! Docker's state on its host. It picks a snapshot up `pickup` after it was
+//! taken, plus a jitter of up to `jitter` drawn from the seed (a busy proxy
+//! is late), and applies snapshots in order: one picked up after a newer
+//! one is skipped, as Traefik's throttle skips the snapshots between two it
+//! applies. It never applies an old snapshot over a newer one. With the
+//! fault [`FaultKind::Unrouted`] it never routes to a new container (wrong
+//! labels, another network).
 
 use crate::deploy::DOCKER_HEALTH_RETRIES;
 use crate::docker::{Health, State};
@@ -36,13 +42,15 @@ pub struct Profile {
     pub healthy: bool,
     /// Exits right after start (and Docker restarts it).
     pub crash: bool,
+    /// Exits this long after start.
+    pub dies_after: Option<Millis>,
     /// How long `docker stop` takes.
     pub stop_ms: Millis,
 }
 
 impl Default for Profile {
     fn default() -> Self {
-        Profile { start_ms: 1200, healthy: true, crash: false, stop_ms: 300 }
+        Profile { start_ms: 1200, healthy: true, crash: false, dies_after: None, stop_ms: 300 }
     }
 }
 
@@ -97,6 +105,10 @@ pub enum FaultKind {
     Crash,
     /// New containers on this host take this much longer to start.
     SlowHealth(Millis),
+    /// The proxy on this host never routes to a new container.
+    Unrouted,
+    /// New containers on this host exit this long after they start.
+    CrashAfter(Millis),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,6 +132,7 @@ pub fn action_kind(a: &Action) -> &'static str {
         Action::Routes => "routes",
         Action::Mounts { .. } => "mounts",
         Action::CutCord { .. } => "cut",
+        Action::RetieCord { .. } => "retie",
         Action::Stop { .. } => "stop",
         Action::Other => "other",
     }
@@ -174,16 +187,16 @@ impl Container {
 pub struct Host {
     /// In creation order.
     pub containers: Vec<Container>,
-    /// Directory → (created, removed).
-    pub dirs: BTreeMap<String, (Time, Option<Time>)>,
+    /// Cord directory → when its cord file was there: (created, removed).
+    pub cords: BTreeMap<String, Vec<(Time, Option<Time>)>>,
     pub lock: Option<String>,
     pub images: BTreeSet<String>,
     pub down_from: Option<Time>,
 }
 
 impl Host {
-    fn dir_exists(&self, dir: &str, t: Time) -> bool {
-        self.dirs.get(dir).is_some_and(|(c, r)| *c <= t && r.is_none_or(|r| t < r))
+    fn cord_present(&self, dir: &str, t: Time) -> bool {
+        self.cords.get(dir).is_some_and(|v| v.iter().any(|(c, r)| *c <= t && r.is_none_or(|r| t < r)))
     }
 
     /// Docker's health status at `t` (None without a health check).
@@ -202,7 +215,7 @@ impl Host {
             if c.exited.is_some_and(|e| tk >= e) {
                 break;
             }
-            let pass = c.serving(tk) && c.cord_dir.as_deref().is_none_or(|d| self.dir_exists(d, tk));
+            let pass = c.serving(tk) && c.cord_dir.as_deref().is_none_or(|d| self.cord_present(d, tk));
             if pass {
                 status = Health::Healthy;
                 fails = 0;
@@ -228,7 +241,8 @@ impl Host {
 
     /// Would the proxy route to `c` at `t`, if it saw Docker as it is at `t`?
     pub fn routable(&self, c: &Container, t: Time) -> bool {
-        c.proxied
+        (c.preexisting || t >= c.started)
+            && c.proxied
             && self.state(c, t) == State::Running
             && (c.health_iv.is_none() || self.health(c, t) == Some(Health::Healthy))
     }
@@ -281,7 +295,7 @@ impl Fleet {
     pub fn with_running(&mut self, host: &str, c: Container) {
         let h = self.hosts.entry(host.to_string()).or_default();
         if let Some(d) = &c.cord_dir {
-            h.dirs.insert(d.clone(), (0, None));
+            h.cords.insert(d.clone(), vec![(0, None)]);
         }
         h.images.insert(c.version.clone());
         h.containers.push(Container { preexisting: true, ..c });
@@ -298,37 +312,64 @@ impl Fleet {
         Rng::new(h).next_u64() % (self.jitter + 1)
     }
 
-    /// The proxy's view of `c` at `t`: Docker's state as it was when the
-    /// proxy last noticed a change.
-    pub fn proxy_routes(&self, host: &str, c: &Container, t: Time) -> bool {
-        let h = &self.hosts[host];
-        let mut value = c.preexisting;
-        let mut prev = c.preexisting;
-        for p in h.change_points(c, t) {
-            let now = h.routable(c, p);
-            if now != prev {
-                if p + self.pickup + self.jitter_for(host, &c.name, p) <= t {
-                    value = now;
-                }
-                prev = now;
-            }
-        }
-        value
+    /// When the proxy on `host` applies the snapshot of Docker's state
+    /// taken at `s`: `pickup` later, plus a jitter drawn from the seed.
+    fn applied_at(&self, host: &str, s: Time) -> Time {
+        s + self.pickup + self.jitter_for(host, "", s)
     }
 
-    /// When the proxy's view of `c` changes (for the timeline), up to `until`.
+    /// Every time Docker's state on `host` may change, up to `until`,
+    /// sorted: the snapshots a proxy that follows Docker can take.
+    fn snapshots(&self, host: &str, until: Time) -> Vec<Time> {
+        let h = &self.hosts[host];
+        let mut pts: BTreeSet<Time> = BTreeSet::from([0]);
+        for c in &h.containers {
+            pts.extend(h.change_points(c, until));
+        }
+        pts.into_iter().filter(|&p| p <= until).collect()
+    }
+
+    /// The snapshot the proxy on `host` routes by at `t`: the newest one it
+    /// has picked up. The proxy applies snapshots in order: one picked up
+    /// after a newer one is skipped (as Traefik's throttle skips the
+    /// snapshots between two it applies), never applied over it.
+    pub fn snapshot_at(&self, host: &str, t: Time) -> Time {
+        self.snapshots(host, t).into_iter().filter(|&s| s == 0 || self.applied_at(host, s) <= t).max().unwrap_or(0)
+    }
+
+    /// The proxy's view of `c` at `t`: Docker's state in the snapshot it
+    /// routes by.
+    pub fn proxy_routes(&self, host: &str, c: &Container, t: Time) -> bool {
+        self.hosts[host].routable(c, self.snapshot_at(host, t)) && !self.never_routed(host, c)
+    }
+
+    /// When the proxy's view of `c` changes (for the timeline and the gap
+    /// check), up to `until`.
     pub fn proxy_changes(&self, host: &str, c: &Container, until: Time) -> Vec<(Time, bool)> {
         let h = &self.hosts[host];
+        let mut applied: Vec<(Time, Time)> =
+            self.snapshots(host, until).into_iter().skip(1).map(|s| (self.applied_at(host, s), s)).collect();
+        applied.sort();
+        let blind = self.never_routed(host, c);
+        let (mut newest, mut prev) = (0, h.routable(c, 0) && !blind);
         let mut out = vec![];
-        let mut prev = c.preexisting;
-        for p in h.change_points(c, until) {
-            let now = h.routable(c, p);
+        for (at, s) in applied {
+            if s <= newest {
+                continue;
+            }
+            newest = s;
+            let now = h.routable(c, s) && !blind;
             if now != prev {
-                out.push((p + self.pickup + self.jitter_for(host, &c.name, p), now));
+                out.push((at, now));
                 prev = now;
             }
         }
         out
+    }
+
+    /// The proxy on `host` never sees `c` ([`FaultKind::Unrouted`]).
+    fn never_routed(&self, host: &str, c: &Container) -> bool {
+        !c.preexisting && self.has_fault(host, |f| *f == FaultKind::Unrouted)
     }
 
     fn fault_active(&mut self, host: &str, kind: &str, now: Time) -> bool {
@@ -370,10 +411,47 @@ impl Fleet {
                 FaultKind::NeverHealthy => p.healthy = false,
                 FaultKind::Crash => p.crash = true,
                 FaultKind::SlowHealth(ms) => p.start_ms += ms,
+                FaultKind::CrashAfter(ms) => p.dies_after = Some(ms),
                 _ => {}
             }
         }
         p
+    }
+
+    /// `docker run` of the container `action` describes, at `at`.
+    fn run_container(&mut self, host: &str, role: &str, action: &Action, at: Time) -> (i32, String, String, Millis) {
+        let Action::RunContainer { name, version, cord_dir, health_interval_ms, proxied } = action else {
+            return (1, String::new(), "not a docker run".into(), 0);
+        };
+        let costs = self.costs.clone();
+        if self.hosts[host].containers.iter().any(|c| &c.name == name) {
+            return (
+                125,
+                String::new(),
+                format!(
+                    "docker: Error response from daemon: Conflict. The container name \"/{name}\" is already in use."
+                ),
+                costs.run,
+            );
+        }
+        let profile = self.profile_for(host, version);
+        let h = self.hosts.get_mut(host).expect("known host");
+        h.images.insert(version.clone());
+        h.containers.push(Container {
+            name: name.clone(),
+            role: role.to_string(),
+            version: version.clone(),
+            started: at + costs.run,
+            stop_issued: None,
+            exited: profile.dies_after.map(|d| at + costs.run + d),
+            health_iv: *health_interval_ms,
+            first_check_after: health_interval_ms.unwrap_or(0) + HEALTH_CHECK_MS,
+            cord_dir: cord_dir.as_ref().map(|d| if d.starts_with('/') { d.clone() } else { format!("{HOME}/{d}") }),
+            proxied: *proxied,
+            profile,
+            preexisting: false,
+        });
+        (0, "0123456789abcdef\n".into(), String::new(), costs.run)
     }
 
     /// Apply an action at `at` and give its result: (exit code, stdout, stderr, duration).
@@ -474,39 +552,10 @@ impl Fleet {
             },
             Action::TieCord { dir } => {
                 let abs = if dir.starts_with('/') { dir.clone() } else { format!("{HOME}/{dir}") };
-                h.dirs.insert(abs, (at, None));
+                h.cords.entry(abs).or_default().push((at, None));
                 (0, String::new(), String::new(), costs.small)
             }
-            Action::RunContainer { name, version, cord_dir, health_interval_ms, proxied } => {
-                if find(h, name).is_some() {
-                    return (
-                        125,
-                        String::new(),
-                        format!("docker: Error response from daemon: Conflict. The container name \"/{name}\" is already in use."),
-                        costs.run,
-                    );
-                }
-                let profile = self.profile_for(host, version);
-                let h = self.hosts.get_mut(host).expect("known host");
-                h.images.insert(version.clone());
-                h.containers.push(Container {
-                    name: name.clone(),
-                    role: role.to_string(),
-                    version: version.clone(),
-                    started: at + costs.run,
-                    stop_issued: None,
-                    exited: None,
-                    health_iv: *health_interval_ms,
-                    first_check_after: health_interval_ms.unwrap_or(0) + HEALTH_CHECK_MS,
-                    cord_dir: cord_dir
-                        .as_ref()
-                        .map(|d| if d.starts_with('/') { d.clone() } else { format!("{HOME}/{d}") }),
-                    proxied: *proxied,
-                    profile,
-                    preexisting: false,
-                });
-                (0, "0123456789abcdef\n".into(), String::new(), costs.run)
-            }
+            Action::RunContainer { .. } => self.run_container(host, role, action, at),
             Action::Status { name } => match find(h, name) {
                 Some(i) => {
                     let c = &h.containers[i];
@@ -531,12 +580,25 @@ impl Fleet {
                 None => (1, String::new(), format!("Error: No such object: {name}"), costs.inspect),
             },
             Action::CutCord { dir } => {
-                // rm -rf: a cord already cut is not an error.
-                if let Some((_, removed @ None)) = h.dirs.get_mut(dir) {
+                if let Some((_, removed @ None)) = h.cords.get_mut(dir).and_then(|v| v.last_mut()) {
                     *removed = Some(at);
                 }
                 (0, String::new(), String::new(), costs.small)
             }
+            Action::RetieCord { dir } => match h.cords.get_mut(dir) {
+                Some(v) => {
+                    if v.last().is_some_and(|(_, r)| r.is_some()) {
+                        v.push((at, None));
+                    }
+                    (0, String::new(), String::new(), costs.small)
+                }
+                None => (
+                    1,
+                    String::new(),
+                    format!("touch: cannot touch '{dir}/cord': No such file or directory"),
+                    costs.small,
+                ),
+            },
             Action::Stop { name } => match find(h, name) {
                 Some(i) => {
                     let c = &mut h.containers[i];

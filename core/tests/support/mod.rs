@@ -233,6 +233,14 @@ impl Scripted {
                         }
                         ok(id, "")
                     }
+                    Action::RetieCord { dir } => {
+                        let rel = dir.strip_prefix(&format!("{HOME}/")).unwrap_or(dir).to_string();
+                        h.cords.insert(rel.clone());
+                        for x in h.containers.iter_mut().filter(|x| x.cord.as_deref() == Some(rel.as_str())) {
+                            x.cord_cut = None;
+                        }
+                        ok(id, "")
+                    }
                     Action::Stop { name } => {
                         if let Some(x) = h.containers.iter_mut().find(|x| &x.name == name) {
                             x.running = false;

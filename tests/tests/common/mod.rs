@@ -102,6 +102,12 @@ fn built() -> &'static Path {
     })
 }
 
+/// The proxies' pickup delay: `BATON_FLEET_PICKUP_MS` (as `scripts/fleet up`
+/// reads it), else 1000. The test config's `baton.proxy_pickup` says the same.
+pub fn pickup_ms() -> u64 {
+    std::env::var("BATON_FLEET_PICKUP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
+}
+
 /// `baton`, built from the current tree (see [`built`]).
 pub fn baton_bin() -> PathBuf {
     built().join("baton")
@@ -147,10 +153,11 @@ impl Fleet {
         std::fs::create_dir_all(dir.join("config")).expect("mkdir");
         let hosts: String = self.hosts.iter().map(|h| format!("  - {h}\n")).collect();
         let config = format!(
-            "service: app\nimage: baton-testapp\nservers:\n{hosts}registry:\n  server: {}\n  username: baton\n  password: [BATON_REGISTRY_PASSWORD]\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\nssh:\n  keys: [{}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 250ms\n  proxy_pickup: 1s\n  pause_margin: 500ms\n{extra}",
+            "service: app\nimage: baton-testapp\nservers:\n{hosts}registry:\n  server: {}\n  username: baton\n  password: [BATON_REGISTRY_PASSWORD]\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\nssh:\n  keys: [{}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 250ms\n  proxy_pickup: {}ms\n  pause_margin: 500ms\n{extra}",
             self.registry,
             self.key,
-            self.known_hosts()
+            self.known_hosts(),
+            pickup_ms()
         );
         std::fs::write(dir.join("config/deploy.yml"), config).expect("write config");
         App { dir }

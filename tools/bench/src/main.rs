@@ -11,7 +11,16 @@
 //! `docker run` on every host at once), and
 //! what `baton plan` predicted for the same handover, with its error.
 //!
+//! With `--compare-cut`, the rounds alternate between `baton.cut_at: routed`
+//! (the sequential order) and `healthy` (the cut at "healthy"), and it
+//! prints one row per order instead: the median wall time, and how many
+//! handovers tied the cord again and fell back. `--pickup MS` sets the
+//! config's `baton.proxy_pickup` (start the fleet with the same
+//! `BATON_FLEET_PICKUP_MS`); `--no-routes` leaves `baton.routes` out, so
+//! baton pauses for the proxy instead of reading its table.
+//!
 //! Usage: bench --baton PATH --registry ADDR --key PATH HOST... [--rounds N]
+//!        [--compare-cut] [--pickup MS] [--no-routes]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,9 +57,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut baton = PathBuf::from("/usr/local/bin/baton");
     let (mut registry, mut key, mut hosts, mut rounds) = (String::new(), String::new(), vec![], 3usize);
+    let (mut compare, mut pickup, mut routes) = (false, 1000u64, true);
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--compare-cut" => compare = true,
+            "--pickup" => pickup = it.next().and_then(|n| n.parse().ok()).expect("--pickup MS"),
+            "--no-routes" => routes = false,
             "--baton" => baton = std::fs::canonicalize(it.next().expect("--baton PATH")).expect("baton binary"),
             "--registry" => registry = it.next().expect("--registry ADDR"),
             "--key" => key = it.next().expect("--key PATH"),
@@ -66,14 +79,18 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("baton-bench-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("config")).expect("mkdir");
     let list: String = hosts.iter().map(|h| format!("  - {h}\n")).collect();
-    std::fs::write(
-        dir.join("config/deploy.yml"),
-        format!(
-            "service: app\nimage: baton-testapp\nservers:\n{list}registry:\n  server: {registry}\n  username: baton\n  password: [BATON_REGISTRY_PASSWORD]\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\nssh:\n  keys: [{key}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 100ms\n  proxy_pickup: 1s\n  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n",
-            known.display()
-        ),
-    )
-    .expect("config");
+    let config = |cut_at: &str| {
+        let routes = if routes { "  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n" } else { "" };
+        std::fs::write(
+            dir.join("config/deploy.yml"),
+            format!(
+                "service: app\nimage: baton-testapp\nservers:\n{list}registry:\n  server: {registry}\n  username: baton\n  password: [BATON_REGISTRY_PASSWORD]\nhealthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\nssh:\n  keys: [{key}]\n  config: /dev/null\nbaton:\n  known_hosts: strict\n  known_hosts_file: {}\n  poll_interval: 100ms\n  proxy_pickup: {pickup}ms\n  cut_at: {cut_at}\n{routes}",
+                known.display()
+            ),
+        )
+        .expect("config");
+    };
+    config("healthy");
     let run = |args: &[&str]| {
         let out = Command::new(&baton).args(args).current_dir(&dir).output().expect("baton");
         assert!(out.status.success(), "baton {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -92,7 +109,13 @@ fn main() {
     let (mut walls, mut serves, mut cpus, mut rss, mut overheads) = (vec![], vec![], vec![], vec![], vec![]);
     let mut predicted = vec![];
     let (mut runs_max, mut polls_max) = (0usize, 0usize);
-    for _ in 0..rounds {
+    // --compare-cut: per order, the wall times and the handovers tied again.
+    let mut by_order: [(Vec<f64>, usize); 2] = [(vec![], 0), (vec![], 0)];
+    for round in 0..rounds {
+        let order = round % 2;
+        if compare {
+            config(["routed", "healthy"][order]);
+        }
         // Wait until every proxy serves the current version.
         let deadline = Instant::now() + Duration::from_secs(30);
         while !hosts.iter().all(|h| http_version(h).as_deref() == Some(version)) {
@@ -174,10 +197,26 @@ fn main() {
         }
         overheads.push(wall - worst_wait);
         walls.push(wall);
+        by_order[order].0.push(wall);
+        by_order[order].1 += stderr.matches("was tied again").count() + stdout.matches("was tied again").count();
         if let Some(t) = watcher.join().expect("watcher") {
             serves.push(t.as_secs_f64());
         }
         version = next;
+    }
+    if compare {
+        let mode = if routes { "route confirmation" } else { "pauses" };
+        for (order, (walls, tied)) in ["routed", "healthy"].iter().zip(&by_order) {
+            println!(
+                "| {} | {pickup} ms | {mode} | cut_at: {order} | {:.2} s | {} | {tied} |",
+                hosts.len(),
+                median(walls.clone()),
+                walls.len()
+            );
+        }
+        let ratio = median(by_order[1].0.clone()) / median(by_order[0].0.clone());
+        println!("| | | | healthy / routed | {ratio:.2}× | | |");
+        return;
     }
     let (wall, plan) = (median(walls), median(predicted));
     println!(
