@@ -273,12 +273,11 @@ impl Machine for Batch {
         self.events.push_back(Event::StepDone(Box::new(result.clone())));
         if !ok && checked && result.step.kind != Kind::Lock {
             let s = &result.step;
-            self.failures.push(Failure {
-                host: s.host.clone(),
-                role: s.role.clone(),
-                step: None,
-                why: Why::Command(Said::of(obs)),
-            });
+            let why = match &s.action {
+                Action::Hook { name } => Why::Hook { name: name.clone(), said: Said::of(obs) },
+                _ => Why::Command(Said::of(obs)),
+            };
+            self.failures.push(Failure { host: s.host.clone(), role: s.role.clone(), step: None, why });
         }
         self.results.push(result);
         if self.interrupted {

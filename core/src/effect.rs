@@ -80,9 +80,29 @@ pub enum Action {
     Stop {
         name: String,
     },
+    /// Run a hook script (`.kamal/hooks/NAME`) on the machine baton runs on.
+    Hook {
+        name: String,
+    },
+    /// Log into the image registry (the password goes to standard input).
+    RegistryLogin,
+    RegistryLogout,
+    /// Build the image and push it to the registry (on the machine baton runs on).
+    BuildPush {
+        version: String,
+    },
+    /// Pull the image of `version` onto a host.
+    PullImage {
+        version: String,
+    },
     /// Any other command (the non-boot `app` commands).
     Other,
 }
+
+/// The host name of a command that runs on the machine baton runs on
+/// (docker build, hooks, registry login), not on a server. No host in a
+/// config can be named so: host names cannot hold parentheses.
+pub const LOCAL: &str = "(local)";
 
 /// One command for one host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +114,13 @@ pub struct Cmd {
     pub cmd: Command,
     /// Sent to the command's standard input (env files). Never traced.
     pub stdin: Option<Stdin>,
+}
+
+impl Cmd {
+    /// The command runs on the machine baton runs on, not over SSH.
+    pub fn is_local(&self) -> bool {
+        self.host == LOCAL
+    }
 }
 
 /// Bytes for a command's standard input; Debug never shows them.

@@ -155,6 +155,11 @@ pub enum Why {
     InterruptedBeforeStart { released: bool },
     /// Interrupted before the step ran (commands other than `app boot`).
     NotRun,
+    /// A hook (`.kamal/hooks/NAME`) failed: the command stops there.
+    Hook { name: String, said: Said },
+    /// `rollback VERSION`: these (host, role) pairs have no container of
+    /// the version; `available` is what every pair has.
+    VersionMissing { version: String, missing: Vec<(String, String)>, available: Vec<String> },
 }
 
 impl fmt::Display for Why {
@@ -251,6 +256,15 @@ impl fmt::Display for Why {
                 "interrupted before any container was started; nothing changed, but the lock could not be released"
             ),
             Why::NotRun => write!(f, "interrupted before it ran"),
+            Why::Hook { name, said } => write!(f, "the {name} hook failed ({said}); nothing after it ran"),
+            Why::VersionMissing { version, missing, available } => {
+                let pairs: Vec<String> = missing.iter().map(|(h, r)| format!("{h} ({r})")).collect();
+                write!(f, "no container of version {version} on {}; nothing was changed. ", pairs.join(", "))?;
+                match available.is_empty() {
+                    true => write!(f, "No version has a container on every host and role"),
+                    false => write!(f, "Versions on every host and role: {}", available.join(", ")),
+                }
+            }
         }
     }
 }

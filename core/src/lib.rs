@@ -29,6 +29,7 @@ pub mod docker;
 pub mod driver;
 pub mod effect;
 pub mod failure;
+pub mod flow;
 pub mod machine;
 pub mod ops;
 pub mod plan;

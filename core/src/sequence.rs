@@ -16,9 +16,18 @@ use crate::machine::{Machine, Wake};
 use crate::time::Time;
 use std::collections::{BTreeMap, VecDeque};
 
+type Boxed = Box<dyn Machine + Send>;
+
+/// A part's machine: built up front, or when the part starts (from the
+/// time it starts: a hook's `KAMAL_RUNTIME`, a boot's clock).
+enum Body {
+    Ready(Boxed),
+    Later(Box<dyn FnOnce(Time) -> Boxed + Send>),
+}
+
 /// One part of a [`Sequence`].
 pub struct Part {
-    pub machine: Box<dyn Machine + Send>,
+    body: Body,
     /// Without this part's success nothing else may run, not even the
     /// `finally` parts (taking the lock).
     pub guard: bool,
@@ -28,7 +37,12 @@ pub struct Part {
 
 impl Part {
     pub fn new(machine: impl Machine + Send + 'static) -> Part {
-        Part { machine: Box::new(machine), guard: false, finally: false }
+        Part { body: Body::Ready(Box::new(machine)), guard: false, finally: false }
+    }
+    /// A part whose machine is made when the part starts, at that time.
+    pub fn later<M: Machine + Send + 'static>(make: impl FnOnce(Time) -> M + Send + 'static) -> Part {
+        let make: Box<dyn FnOnce(Time) -> Boxed + Send> = Box::new(move |now| Box::new(make(now)) as Boxed);
+        Part { body: Body::Later(make), guard: false, finally: false }
     }
     pub fn guard(self) -> Part {
         Part { guard: true, ..self }
@@ -38,10 +52,18 @@ impl Part {
     }
 }
 
+/// The part that runs now.
+struct Running {
+    machine: Boxed,
+    guard: bool,
+}
+
 /// Runs parts in order as one machine.
 pub struct Sequence {
     parts: VecDeque<Part>,
-    current: Option<Part>,
+    current: Option<Running>,
+    /// The latest time the sequence was given: when the next part starts.
+    now: Time,
     /// The sequence's effect id → (the part's own id).
     ids: BTreeMap<EffectId, EffectId>,
     next_id: u64,
@@ -60,6 +82,7 @@ impl Sequence {
         let mut s = Sequence {
             parts: parts.into(),
             current: None,
+            now: 0,
             ids: BTreeMap::new(),
             next_id: 0,
             events: VecDeque::new(),
@@ -82,7 +105,11 @@ impl Sequence {
                 self.skipped = true;
                 continue;
             }
-            self.current = Some(p);
+            let machine = match p.body {
+                Body::Ready(m) => m,
+                Body::Later(make) => make(self.now),
+            };
+            self.current = Some(Running { machine, guard: p.guard });
             self.collect();
             if self.current.is_some() {
                 return;
@@ -138,6 +165,7 @@ impl Sequence {
 
 impl Machine for Sequence {
     fn handle_observation(&mut self, obs: &Observation, now: Time) -> bool {
+        self.now = self.now.max(now);
         let Some(local) = self.ids.remove(&obs.id()) else { return false };
         let Some(part) = self.current.as_mut() else { return false };
         let known = part.machine.handle_observation(&obs.with_id(local), now);
@@ -146,6 +174,7 @@ impl Machine for Sequence {
     }
 
     fn handle_timeout(&mut self, now: Time) {
+        self.now = self.now.max(now);
         if let Some(part) = self.current.as_mut() {
             part.machine.handle_timeout(now);
         }
@@ -157,6 +186,7 @@ impl Machine for Sequence {
             return;
         }
         self.interrupted = true;
+        self.now = self.now.max(now);
         if let Some(part) = self.current.as_mut() {
             part.machine.handle_interrupt(now);
         }

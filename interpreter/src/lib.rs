@@ -9,6 +9,7 @@
 //! - every effect becomes one remote command with a timeout, and every
 //!   outcome one observation stamped with the time it arrived.
 
+mod local;
 mod ssh;
 
 pub use ssh::{Connections, KnownHostsPolicy, RemoteOutput, SshOptions};

@@ -244,7 +244,9 @@ impl Connections {
     pub async fn execute(&self, effect: &Effect) -> Observation {
         let c = effect.cmd();
         let line = c.cmd.render();
-        let out = self.run(&c.host, &line, c.stdin.as_ref().map(|s| s.0.as_slice())).await;
+        let stdin = c.stdin.as_ref().map(|s| s.0.as_slice());
+        let out =
+            if c.is_local() { crate::local::run(&line, stdin).await } else { self.run(&c.host, &line, stdin).await };
         match out {
             RemoteOutput::Exited { code, stdout, stderr } => Observation::Exited { id: c.id, code, stdout, stderr },
             RemoteOutput::Unreachable(error) => Observation::Unreachable { id: c.id, error },

@@ -6,7 +6,9 @@
 //! health command with the cord, cord mount and hostname pattern), so that
 //! baton can take over a fleet that Kamal deployed, and the reverse.
 
+pub mod build;
 mod paths;
+pub mod registry;
 
 pub use paths::{container_name, env_file_path, lock_dir, run_path, CordDir};
 
@@ -25,7 +27,7 @@ pub const CORD_FILE: &str = "cord";
 pub const STATUS_FORMAT: &str =
     "{{.State.Status}}{{if .State.Health}} {{.State.Health.Status}} {{.State.Health.FailingStreak}}{{end}}";
 
-fn docker() -> Command {
+pub(crate) fn docker() -> Command {
     Command::program("docker")
 }
 

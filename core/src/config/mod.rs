@@ -329,6 +329,20 @@ impl RoleSpec {
     }
 }
 
+/// `builder:`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Builder {
+    /// Build for amd64 and arm64 through buildx (Kamal's default), or
+    /// natively with `docker build` (`multiarch: false`).
+    pub multiarch: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder { multiarch: true }
+    }
+}
+
 /// A parsed, validated configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -359,8 +373,9 @@ pub struct Config {
     pub retain_containers: u64,
     /// `minimum_version`, checked against [`KAMAL_CONFIG_LEVEL`].
     pub minimum_version: Option<String>,
-    /// `hooks_path`; baton runs no hooks yet (the CLI warns when hooks exist).
+    /// `hooks_path` (`.kamal/hooks` when not set).
     pub hooks_path: Option<String>,
+    pub builder: Builder,
     pub baton: BatonSettings,
     /// Every host, as written, with the address and port SSH connects to.
     pub host_specs: BTreeMap<String, HostSpec>,

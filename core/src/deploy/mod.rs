@@ -98,6 +98,9 @@ pub struct Deploy {
     out: Outbox,
     /// The latest time seen: time never goes backwards.
     now: Time,
+    /// This machine takes and releases the lock itself (`app boot`); under
+    /// a [`crate::sequence::Sequence`] that holds it (`deploy`), it does not.
+    owns_lock: bool,
 }
 
 impl Deploy {
@@ -139,6 +142,7 @@ impl Deploy {
             failures: vec![],
             out: Outbox::default(),
             now,
+            owns_lock: true,
         };
         d.warn_without_routes();
         let primary = d.primary();
@@ -146,6 +150,18 @@ impl Deploy {
         let c = cmds::lock_acquire(&d.plan.config, &details);
         d.out.progress(&primary, None, Step::AcquireLock);
         d.emit_lock(false, Action::LockAcquire { details }, c);
+        d
+    }
+
+    /// The boot as one part of a command that already holds the lock
+    /// (`deploy`, `redeploy`, `rollback`): it starts with the images and
+    /// ends without releasing the lock, which the command releases.
+    pub fn under_lock(plan: Plan, seed: u64, now: Time) -> Deploy {
+        let mut d = Deploy::new(plan, seed, now);
+        d.out = Outbox::default();
+        d.owns_lock = false;
+        d.warn_without_routes();
+        d.prepare_images();
         d
     }
 
@@ -570,6 +586,18 @@ impl Deploy {
     }
 
     fn release_lock(&mut self) {
+        if !self.owns_lock {
+            // The command that holds the lock releases it after this part.
+            return match self.interrupted && !self.booted_any() {
+                true => {
+                    let not_booted = self.plan.hosts.clone();
+                    let f =
+                        Failure { host: self.primary(), role: None, step: None, why: Why::Interrupted { not_booted } };
+                    self.finish(Outcome::Failed { failures: vec![f] })
+                }
+                false => self.finish(Outcome::Succeeded),
+            };
+        }
         self.phase = Phase::Unlocking;
         self.out.progress(&self.primary(), None, Step::ReleaseLock);
         self.emit_lock(false, Action::LockRelease, cmds::lock_release(&self.plan.config));

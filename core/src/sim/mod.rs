@@ -3,6 +3,7 @@
 //! one [`crate::driver::Driver`], keeping a [`Trace`]. No I/O, no clock.
 
 pub mod fleet;
+mod local;
 pub mod report;
 
 use crate::deploy::Deploy;

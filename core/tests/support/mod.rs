@@ -176,7 +176,13 @@ impl Scripted {
                         h.lock = None;
                         ok(id, "")
                     }
-                    Action::PrepareImage { .. } | Action::Audit { .. } => ok(id, ""),
+                    Action::PrepareImage { .. }
+                    | Action::Audit { .. }
+                    | Action::Hook { .. }
+                    | Action::RegistryLogin
+                    | Action::RegistryLogout
+                    | Action::BuildPush { .. }
+                    | Action::PullImage { .. } => ok(id, ""),
                     Action::ListContainers => {
                         let role = c.role.clone().unwrap_or_default();
                         let lines: Vec<String> = h
