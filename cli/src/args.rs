@@ -33,7 +33,7 @@ pub struct Global {
     /// Destination: merges config/deploy.<DESTINATION>.yml over config/deploy.yml.
     #[arg(short = 'd', long, global = true)]
     pub destination: Option<String>,
-    /// Don't run hooks. baton does not run hooks yet, so there is nothing to skip.
+    /// Don't run hooks (.kamal/hooks, or hooks_path).
     #[arg(short = 'H', long = "skip-hooks", global = true)]
     pub skip_hooks: bool,
     /// Print, per host, the exact commands that would run, and connect to nothing.
@@ -91,6 +91,34 @@ pub enum Cmd {
         /// The hosts already have the image (`kamal build pull` ran): no pull time.
         #[arg(long)]
         pulled: bool,
+    },
+    /// Build and push the image, then boot it on every host, under one lock (as `kamal deploy`).
+    ///
+    /// Runs: pre-connect hook, deploy lock, registry login (here and on every host), build push (pre-build
+    /// hook) and pull on every host (or only the pull, with -P), pre-deploy hook, stale containers, app boot
+    /// with the cord handover, lock release, post-deploy hook. Not yet: Traefik is not started
+    /// (`kamal traefik boot`), the throw-away health check container (`healthcheck perform`) is not run, and
+    /// nothing is pruned. A failed step stops the deploy; hosts keep the version they served.
+    Deploy {
+        /// Skip the image build and push: pull the version on the hosts.
+        #[arg(short = 'P', long = "skip-push")]
+        skip_push: bool,
+    },
+    /// As deploy, without the registry login (as `kamal redeploy`).
+    Redeploy {
+        /// Skip the image build and push: pull the version on the hosts.
+        #[arg(short = 'P', long = "skip-push")]
+        skip_push: bool,
+    },
+    /// Boot VERSION again from its stopped containers, under the lock (as `kamal rollback`).
+    ///
+    /// Changes nothing unless every selected host has a container of VERSION for every role it runs; then
+    /// runs the pre-deploy hook, boots VERSION with the cord handover and runs the post-deploy hook.
+    /// Without VERSION, lists the versions that could be rolled back to.
+    Rollback {
+        /// The version to go back to.
+        #[arg(value_name = "VERSION")]
+        target: Option<String>,
     },
     /// App commands (as `kamal app`).
     App {
@@ -231,6 +259,11 @@ const NOT_FOR: &[NotFor] = &[
         command: "plan",
         options: &[("verbose", "--verbose"), ("dry_run", "--dry-run"), ("skip_hooks", "--skip-hooks")],
         why: "plan contacts nothing, runs no hook, and prints every command already",
+    },
+    NotFor {
+        command: "rollback",
+        options: &[("version", "--version")],
+        why: "the version to roll back to is its argument: `baton rollback VERSION`",
     },
     NotFor {
         command: "version",

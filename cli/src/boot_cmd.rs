@@ -42,16 +42,36 @@ pub struct BootArgs {
     pub seed: u64,
 }
 
+/// What a run is called in its messages: `Booting v2`, `The boot of v2 failed`.
+pub struct Words {
+    pub start: String,
+    pub done: String,
+    pub failed: String,
+}
+
 /// Run the boot; returns the exit code (0 success, 1 failure).
 pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     let version = plan.version.clone();
+    let hosts = plan.hosts.clone();
+    let primary = plan.config.primary_host().to_string();
+    let words = Words {
+        start: format!("Booting {version} on {} ({} host(s))...", hosts.join(", "), hosts.len()),
+        done: format!("Booted {version} on every host; the deploy lock on {primary} is released."),
+        failed: format!("The boot of {version} failed:"),
+    };
+    let deploy = baton_core::deploy::Deploy::new(plan.clone(), args.seed, 0);
+    drive(deploy, &plan, args, &words)
+}
+
+/// Run any machine over `plan`'s hosts with live progress, and say how it
+/// ended; returns the exit code (0 success, 1 failure, 130 aborted).
+pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &BootArgs, words: &Words) -> i32 {
     let primary = plan.config.primary_host().to_string();
     let hosts = plan.hosts.clone();
     let contacted = plan.contacted_hosts();
     let conns = Connections::new(ssh_options(&plan.config));
-    let deploy = baton_core::deploy::Deploy::new(plan, args.seed, 0);
     if !args.quiet {
-        say!("Booting {version} on {} ({} host(s))...", hosts.join(", "), hosts.len());
+        say!("{}", words.start);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let mut trace = Trace::with_durations();
@@ -63,7 +83,7 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     let mut steps = StepTimes::default();
     let outcome = runtime.block_on(async {
         conns.warm_up(&contacted);
-        let outcome = baton_interpreter::run(deploy, conns.clone(), |r| match r {
+        let outcome = baton_interpreter::run(machine, conns.clone(), |r| match r {
             Report::Wake(t, w) if verbose => {
                 trace.wake(t, &w);
                 print_last(&trace);
@@ -113,7 +133,7 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     match outcome {
         Outcome::Succeeded => {
             if !quiet {
-                say!("Booted {version} on every host; the deploy lock on {primary} is released.");
+                say!("{}", words.done);
             }
             0
         }
@@ -126,7 +146,7 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
             1
         }
         Outcome::Failed { failures } => {
-            tell!("The boot of {version} failed:");
+            tell!("{}", words.failed);
             for f in &failures {
                 tell!("  {f}");
             }
@@ -154,6 +174,14 @@ fn print_event(t: u64, ev: &Event, quiet: bool) {
         }
         Event::HostFailed(f) => tell!("[{at:>7}s] FAILED {f}"),
         Event::LockKept { host, reason } => tell!("[{at:>7}s] the deploy lock on {host} is kept: {reason}"),
+        Event::StepDone(r) if !quiet => {
+            let host = if r.step.host == baton_core::effect::LOCAL { "local" } else { r.step.host.as_str() };
+            match r.ok() {
+                true => say!("[{at:>7}s] {host}: {}", r.step.label),
+                false if !r.step.checked => say!("[{at:>7}s] {host}: {} (exit code ignored)", r.step.label),
+                false => tell!("[{at:>7}s] {host}: {} FAILED", r.step.label),
+            }
+        }
         _ => {}
     }
 }
@@ -164,22 +192,30 @@ fn print_event(t: u64, ev: &Event, quiet: bool) {
 pub fn dry_run(plan: Plan, seed: u64, verbose: bool) -> i32 {
     let scenario = baton_core::sim::Scenario { seed, ..Default::default() };
     let sim = baton_core::sim::simulate(plan, &scenario);
+    let header = if verbose {
+        "# app boot --dry-run --verbose: every command, status reads included, for hosts running no version yet\n# (as a simulated boot issues them; `baton plan --from <running version>` shows a whole handover)\n"
+    } else {
+        "# app boot --dry-run: the commands that change the hosts, for hosts running no version yet\n# (status reads are left out, --verbose shows them; `baton plan --from <running version>` shows a whole handover)\n"
+    };
+    print_dry_run(&sim, header, "app boot", verbose)
+}
+
+/// The commands of a simulated run, per host (`local` for the machine
+/// baton runs on), after `header`. Standard input (a password) is never shown.
+pub fn print_dry_run(sim: &baton_core::sim::Simulation, header: &str, what: &str, verbose: bool) -> i32 {
     let mut by_host: Vec<(String, Vec<String>)> = vec![];
     for (_, e) in &sim.run.effects {
         let c = e.cmd();
         if e.is_poll() && !verbose {
             continue;
         }
-        match by_host.iter_mut().find(|(h, _)| *h == c.host) {
+        let host = if c.is_local() { "local".to_string() } else { c.host.clone() };
+        match by_host.iter_mut().find(|(h, _)| *h == host) {
             Some((_, v)) => v.push(c.cmd.render()),
-            None => by_host.push((c.host.clone(), vec![c.cmd.render()])),
+            None => by_host.push((host, vec![c.cmd.render()])),
         }
     }
-    let mut out = String::from(if verbose {
-        "# app boot --dry-run --verbose: every command, status reads included, for hosts running no version yet\n# (as a simulated boot issues them; `baton plan --from <running version>` shows a whole handover)\n"
-    } else {
-        "# app boot --dry-run: the commands that change the hosts, for hosts running no version yet\n# (status reads are left out, --verbose shows them; `baton plan --from <running version>` shows a whole handover)\n"
-    });
+    let mut out = String::from(header);
     for (h, cmds) in by_host {
         out.push_str(&crate::app_cmd::host_header(&h));
         out.push('\n');
@@ -191,8 +227,10 @@ pub fn dry_run(plan: Plan, seed: u64, verbose: bool) -> i32 {
     }
     crate::out::print(&out);
     if sim.report.outcome != "succeeded" {
-        // A first boot on simulated hosts cannot fail: the list above is cut short.
-        tell!("error: app boot --dry-run: the simulated boot did not complete, so the commands above are not all of them:");
+        // A run on simulated hosts cannot fail: the list above is cut short.
+        tell!(
+            "error: {what} --dry-run: the simulated run did not complete, so the commands above are not all of them:"
+        );
         for f in &sim.report.failures {
             tell!("  {}: {}", f.host, f.error);
         }

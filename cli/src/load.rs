@@ -80,7 +80,6 @@ pub fn load_config(path: &Path, destination: Option<&str>, quiet: bool) -> Resul
                 for w in &cfg.warnings {
                     eprintln!("warning: {w}");
                 }
-                warn_about_hooks(&cfg);
             }
             Ok(cfg)
         }
@@ -88,27 +87,38 @@ pub fn load_config(path: &Path, destination: Option<&str>, quiet: bool) -> Resul
     }
 }
 
-/// Kamal runs the hooks in `.kamal/hooks` (or `hooks_path`); baton runs
-/// none yet. Say so when that directory holds any (a `hooks_path` in the
-/// config has its own warning).
-fn warn_about_hooks(cfg: &Config) {
-    let dir = Path::new(".kamal/hooks");
-    if cfg.hooks_path.is_some() {
-        return;
-    }
-    let mut hooks: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| !n.ends_with(".sample")).collect()
-        })
-        .unwrap_or_default();
-    hooks.sort();
-    if !hooks.is_empty() {
-        eprintln!(
-            "warning: {}: holds hooks ({}), which baton does not run yet; run them yourself around baton if you rely on them",
-            dir.display(),
-            hooks.join(", ")
-        );
-    }
+/// The hooks of a run: which of Kamal's hooks are in the config's hooks
+/// directory (`hooks_path`, else `.kamal/hooks`). A sample (`NAME.sample`)
+/// is not a hook.
+pub fn hooks(cfg: &Config, skip: bool) -> baton_core::flow::hooks::Hooks {
+    let dir = cfg.hooks_path.clone().unwrap_or_else(|| ".kamal/hooks".to_string());
+    let present = baton_core::flow::hooks::HOOKS
+        .iter()
+        .filter(|h| Path::new(&dir).join(h).is_file())
+        .map(|h| h.to_string())
+        .collect();
+    baton_core::flow::hooks::Hooks { dir, present, skip }
+}
+
+/// The registry credentials: each a value in the config, or `[ENV_NAME]`
+/// read from the environment, `.env.<destination>` or `.env`.
+pub fn credentials(cfg: &Config) -> Result<baton_core::flow::Credentials, UsageError> {
+    use baton_core::config::SecretRef;
+    let secrets = secrets(cfg.destination.as_deref())?;
+    let resolve = |key: &str, r: &Option<SecretRef>| match r {
+        Some(SecretRef::Literal(v)) => Ok(v.clone()),
+        Some(SecretRef::Env(name)) => secrets.get(name).cloned().ok_or_else(|| {
+            UsageError::new(
+                &format!("registry.{key}"),
+                format!("the environment variable {name} is not set; export it or add it to .env"),
+            )
+        }),
+        None => Err(UsageError::new(&format!("registry.{key}"), "is missing; add it to config/deploy.yml")),
+    };
+    Ok(baton_core::flow::Credentials {
+        username: resolve("username", &cfg.registry.username)?,
+        password: resolve("password", &cfg.registry.password)?,
+    })
 }
 
 /// Kamal's version rule: `--version`, then `$VERSION`, then the git HEAD

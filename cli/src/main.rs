@@ -5,6 +5,7 @@ mod app_cmd;
 mod args;
 mod batch_cmd;
 mod boot_cmd;
+mod deploy_cmd;
 mod load;
 mod out;
 mod plan_cmd;
@@ -46,9 +47,6 @@ fn git_user() -> String {
 /// found; otherwise a missing one reads "unknown" (it only appears in lock
 /// details), though a version given and invalid is still refused.
 fn build_plan(g: &Global, message: &str, needs_version: bool) -> Result<Plan, UsageError> {
-    if g.skip_hooks && !g.quiet {
-        eprintln!("warning: -H/--skip-hooks: baton does not run hooks yet, so there are none to skip");
-    }
     let cfg = load::load_config(&g.config_file, g.destination.as_deref(), g.quiet)?;
     let version = match load::resolve_version(g.version.as_deref()) {
         Ok(v) => v,
@@ -89,6 +87,23 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             Ok(boot_cmd::run(plan, &boot_cmd::BootArgs { verbose: cli.global.verbose, quiet: cli.global.quiet, seed }))
         }
         Cmd::App { command } => app(&cli.global, command),
+        Cmd::Deploy { skip_push } => {
+            let plan = build_plan(&cli.global, "Automatic deploy lock", true)?;
+            deploy_cmd::run(&cli.global, plan, deploy_cmd::Which::Deploy, *skip_push)
+        }
+        Cmd::Redeploy { skip_push } => {
+            let plan = build_plan(&cli.global, "Automatic deploy lock", true)?;
+            deploy_cmd::run(&cli.global, plan, deploy_cmd::Which::Redeploy, *skip_push)
+        }
+        Cmd::Rollback { target: None } => {
+            let plan = build_plan(&cli.global, "", false)?;
+            deploy_cmd::list_versions(&cli.global, &plan)
+        }
+        Cmd::Rollback { target: Some(v) } => {
+            let g = Global { version: Some(v.clone()), ..cli.global.clone() };
+            let plan = build_plan(&g, "Automatic deploy lock", true)?;
+            deploy_cmd::run(&g, plan, deploy_cmd::Which::Rollback, false)
+        }
         Cmd::Audit => {
             let plan = build_plan(&cli.global, "", false)?;
             let phases = baton_core::ops::audit_tail(&plan);

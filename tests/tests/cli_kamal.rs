@@ -135,25 +135,22 @@ fn primary_runs_on_the_primary_host_only() {
 }
 
 #[test]
-fn skip_hooks_is_recognised_and_says_baton_runs_no_hooks() {
-    let o = demo(&["app", "details", "-H", "--dry-run"]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    assert_eq!(o.stderr, "warning: -H/--skip-hooks: baton does not run hooks yet, so there are none to skip\n");
-}
-
-#[test]
-fn hooks_that_kamal_would_run_are_named() {
+fn deploy_runs_the_hooks_in_kamals_hooks_directory_and_skip_hooks_skips_them() {
     let dir = app(
         "hooks",
-        &format!("service: app\nimage: app\nservers: [h1]\n{REGISTRY}"),
+        &format!("service: app\nimage: app\nservers: [h1]\n{REGISTRY}builder:\n  multiarch: false\n"),
         &[(".kamal/hooks/pre-deploy", "#!/bin/sh\n"), (".kamal/hooks/post-deploy.sample", "")],
     );
-    let o = run_in(&dir, &["app", "details", "--dry-run"], &[]);
+    let env = [("VERSION", "v2"), ("KAMAL_REGISTRY_PASSWORD", "not-shown-anywhere")];
+    let o = run_in(&dir, &["deploy", "--dry-run"], &env);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    assert_eq!(
-        o.stderr,
-        "warning: .kamal/hooks: holds hooks (pre-deploy), which baton does not run yet; run them yourself around baton if you rely on them\n"
-    );
+    let hook_lines: Vec<&str> = o.stdout.lines().filter(|l| l.contains(".kamal/hooks/")).collect();
+    assert_eq!(hook_lines.len(), 1, "only pre-deploy is a hook (a .sample is not): {}", o.stdout);
+    assert!(hook_lines[0].contains("KAMAL_COMMAND=deploy") && hook_lines[0].ends_with(".kamal/hooks/pre-deploy"));
+    assert!(!o.stdout.contains("not-shown-anywhere") && !o.stderr.contains("not-shown-anywhere"));
+    let o = run_in(&dir, &["deploy", "--dry-run", "-H"], &env);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(!o.stdout.contains(".kamal/hooks/"), "{}", o.stdout);
 }
 
 #[test]

@@ -259,6 +259,12 @@ pub(super) fn resolve_role(role: &Role, global_healthcheck: &Mapping) -> RoleSpe
     RoleSpec { proxied, healthcheck, health_cmd, uses_cord }
 }
 
+/// `builder:`: how `build push` builds the image.
+fn parse_builder(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Builder {
+    let Some(m) = v.and_then(Value::as_mapping) else { return Builder::default() };
+    Builder { multiarch: opt_bool(ctx, m.get("multiarch"), "builder.multiarch", true) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::version_key;
@@ -275,10 +281,4 @@ mod tests {
         assert_eq!(version_key("one"), None);
         assert_eq!(version_key("1..2"), None);
     }
-}
-
-/// `builder:`: how `build push` builds the image.
-fn parse_builder(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Builder {
-    let Some(m) = v.and_then(Value::as_mapping) else { return Builder::default() };
-    Builder { multiarch: opt_bool(ctx, m.get("multiarch"), "builder.multiarch", true) }
 }

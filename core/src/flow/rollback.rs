@@ -4,7 +4,7 @@
 
 use crate::batch::{Batch, Phase, Step, StepResult};
 use crate::commands as cmds;
-use crate::effect::{Effect, Event, Observation, Outcome};
+use crate::effect::{Action, Effect, Event, Observation, Outcome};
 use crate::failure::{Failure, Why};
 use crate::machine::{Machine, Wake};
 use crate::plan::Plan;
@@ -22,7 +22,8 @@ pub fn list_phase(plan: &Plan) -> Phase {
         .iter()
         .flat_map(|h| {
             plan.roles_on(h).into_iter().map(move |r| {
-                vec![Step::poll(h, Some(&r), "versions", cmds::list_names(cfg, &r, false).fixed("--all"))]
+                let list = cmds::list_role_containers(cfg, &r);
+                vec![Step::poll(h, Some(&r), "versions", list).with_action(Action::ListContainers)]
             })
         })
         .collect();
@@ -36,7 +37,8 @@ pub fn found(plan: &Plan, results: &[StepResult]) -> Found {
     for r in results {
         let Some(role) = &r.step.role else { continue };
         let prefix = plan.config.role_full_name(role);
-        let versions = crate::docker::versions_from_names(r.stdout().lines(), &prefix)
+        let names = r.stdout().lines().map(|l| l.split('\t').next().unwrap_or(""));
+        let versions = crate::docker::versions_from_names(names, &prefix)
             .into_iter()
             .filter(|v| !v.contains("_replaced_"))
             .collect();

@@ -2,6 +2,7 @@
 //! time (a test's scripted responder, or the simulated fleet) through the
 //! one [`crate::driver::Driver`], keeping a [`Trace`]. No I/O, no clock.
 
+mod faults;
 pub mod fleet;
 mod local;
 pub mod report;
@@ -187,10 +188,17 @@ pub fn simulate_with(
     scenario: &Scenario,
     adjust: impl FnOnce(Deploy) -> Deploy,
 ) -> Simulation {
-    let mut fleet = fleet_for(&plan, scenario);
-    let deploy = adjust(Deploy::new(plan, scenario.seed, 0));
+    let deploy = adjust(Deploy::new(plan.clone(), scenario.seed, 0));
+    simulate_machine(&plan, scenario, deploy)
+}
+
+/// Simulate any machine over `plan`'s fleet in `scenario` (`deploy`,
+/// `rollback`… as sequences); the timeline includes the proxy's routing
+/// changes.
+pub fn simulate_machine<M: Machine>(plan: &crate::plan::Plan, scenario: &Scenario, machine: M) -> Simulation {
+    let mut fleet = fleet_for(plan, scenario);
     let trace = Trace::quiet_polls();
-    let mut run = drive(deploy, &mut fleet, 0, 1_000_000, trace);
+    let mut run = drive(machine, &mut fleet, 0, 1_000_000, trace);
     let horizon = run.end + report::TAIL_MS;
     for (name, host) in &fleet.hosts {
         for c in host.containers.iter().filter(|c| c.proxied) {

@@ -1,0 +1,91 @@
+//! `baton deploy`, `redeploy` and `rollback`: sequences of machines under
+//! one lock (`baton_core::flow`), run by the same interpreter loop and
+//! printed the same way as `app boot`.
+
+use crate::args::Global;
+use crate::boot_cmd::{self, BootArgs, Words};
+use crate::load::{self, UsageError};
+use crate::out::{say, tell};
+use baton_core::flow::{self, rollback, Flow};
+use baton_core::plan::Plan;
+
+/// Which of the three.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    Deploy,
+    Redeploy,
+    Rollback,
+}
+
+impl Which {
+    fn name(self) -> &'static str {
+        match self {
+            Which::Deploy => "deploy",
+            Which::Redeploy => "redeploy",
+            Which::Rollback => "rollback",
+        }
+    }
+}
+
+/// Run `which` for `plan`; exit code 0 on success.
+pub fn run(g: &Global, plan: Plan, which: Which, skip_push: bool) -> Result<i32, UsageError> {
+    let hooks = load::hooks(&plan.config, g.skip_hooks);
+    // Only `deploy` logs in; the others never read the password.
+    let credentials = match which {
+        Which::Deploy => load::credentials(&plan.config)?,
+        _ => flow::Credentials { username: String::new(), password: String::new() },
+    };
+    let seed = load::random_u64();
+    let f = Flow { hooks, seed, skip_push, credentials };
+    let machine = match which {
+        Which::Deploy => flow::deploy(&plan, &f),
+        Which::Redeploy => flow::redeploy(&plan, &f),
+        Which::Rollback => flow::rollback(&plan, &f),
+    };
+    let name = which.name();
+    if g.dry_run {
+        let scenario = baton_core::sim::Scenario { seed, ..Default::default() };
+        let sim = baton_core::sim::simulate_machine(&plan, &scenario, machine);
+        let header = format!(
+            "# {name} --dry-run: the commands that change the hosts and this machine (`local`), for hosts running no version yet\n# (status reads are left out, --verbose shows them; the registry password goes to standard input and is not shown)\n"
+        );
+        return Ok(boot_cmd::print_dry_run(&sim, &header, name, g.verbose));
+    }
+    let version = &plan.version;
+    let primary = plan.config.primary_host().to_string();
+    let n = plan.hosts.len();
+    let words = Words {
+        start: match which {
+            Which::Rollback => format!("Rolling back to {version} on {} ({n} host(s))...", plan.hosts.join(", ")),
+            _ => format!("Deploying {version} to {} ({n} host(s))...", plan.hosts.join(", ")),
+        },
+        done: format!("{name}: {version} serves on every host; the deploy lock on {primary} is released."),
+        failed: format!("The {name} of {version} failed:"),
+    };
+    Ok(boot_cmd::drive(machine, &plan, &BootArgs { verbose: g.verbose, quiet: g.quiet, seed }, &words))
+}
+
+/// `rollback` with no version: the versions every selected host has a
+/// container of, for every role it runs.
+pub fn list_versions(g: &Global, plan: &Plan) -> Result<i32, UsageError> {
+    let phase = rollback::list_phase(plan);
+    if g.dry_run {
+        return Ok(crate::app_cmd::dry_run(&[phase]));
+    }
+    let run = crate::batch_cmd::run(vec![phase], boot_cmd::ssh_options(&plan.config), g.verbose);
+    if let Some(r) = run.results.iter().find(|r| !r.ok()) {
+        tell!("error: rollback: {}", crate::batch_cmd::describe_failure(r));
+        return Ok(1);
+    }
+    let found = rollback::found(plan, &run.results);
+    let everywhere = rollback::everywhere(&found);
+    if everywhere.is_empty() {
+        say!("No version has a container on every host and role, so there is nothing to roll back to.");
+    } else {
+        say!("Versions that `baton rollback VERSION` can go back to (a container on every host and role):");
+        for v in &everywhere {
+            say!("  {v}");
+        }
+    }
+    Ok(0)
+}
