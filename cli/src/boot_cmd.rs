@@ -48,6 +48,7 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
     let primary = plan.config.primary_host().to_string();
     let hosts = plan.hosts.clone();
     let contacted = plan.contacted_hosts();
+    let diagnosis_plan = plan.clone();
     let conns = Connections::new(ssh_options(&plan.config));
     let deploy = baton_core::deploy::Deploy::new(plan, args.seed, 0);
     if !args.quiet {
@@ -130,6 +131,7 @@ pub fn run(plan: Plan, args: &BootArgs) -> i32 {
             for f in &failures {
                 tell!("  {f}");
             }
+            crate::parts_cmd::after_failed_boot(&diagnosis_plan, &failures, verbose);
             1
         }
     }

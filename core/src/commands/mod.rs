@@ -6,7 +6,9 @@
 //! health command with the cord, cord mount and hostname pattern), so that
 //! baton can take over a fleet that Kamal deployed, and the reverse.
 
+pub mod healthcheck;
 mod paths;
+pub mod prune;
 
 pub use paths::{container_name, env_file_path, lock_dir, run_path, CordDir};
 

@@ -2,6 +2,7 @@
 //! time (a test's scripted responder, or the simulated fleet) through the
 //! one [`crate::driver::Driver`], keeping a [`Trace`]. No I/O, no clock.
 
+mod faults;
 pub mod fleet;
 pub mod report;
 
