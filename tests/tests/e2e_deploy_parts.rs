@@ -38,17 +38,22 @@ fn healthcheck_perform_passes_for_a_good_image_and_leaves_nothing() {
 fn healthcheck_perform_fails_with_the_logs_of_a_never_healthy_image() {
     let (f, _g) = fleet();
     f.reset();
-    let app = f.app(
-        "healthcheck:\n  cmd: wget -qO- http://localhost:3000/up\n  interval: 1s\n  max_attempts: 3\n  log_lines: 5\n",
-    );
+    let app = f.app("");
+    // The harness's config has a healthcheck: section; add log_lines to it.
+    let path = app.dir.join("config/deploy.yml");
+    let text = std::fs::read_to_string(&path).expect("read config");
+    assert!(text.contains("  max_attempts: 3\n"), "{text}");
+    std::fs::write(&path, text.replace("  max_attempts: 3\n", "  max_attempts: 3\n  log_lines: 5\n")).expect("write");
     app.ok(&["env", "push"]);
     let out = app.baton(&["healthcheck", "perform", "--version", "unhealthy"]);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("healthcheck-app-unhealthy was not healthy after 4 status read(s)"), "{err}");
     assert!(err.contains("its last 5 log lines:"), "{err}");
-    assert!(err.contains("baton-testapp unhealthy: starting"), "the container's own log line: {err}");
-    assert!(err.contains("its health log:") && err.contains("exit 1"), "{err}");
+    let logs = err.split("its last 5 log lines:").nth(1).and_then(|r| r.split("its health log:").next()).unwrap_or("");
+    assert_eq!(logs.trim().lines().count(), 5, "log_lines: 5 lines of the container's own log: {err}");
+    assert!(logs.contains("response:404"), "the container's own log: {err}");
+    assert!(err.contains("its health log:") && err.contains("exit 1: wget: server returned error"), "{err}");
     assert!(err.contains("it was stopped and removed"), "{err}");
     assert_eq!(healthcheck_containers(f, &f.hosts[0]).trim(), "", "removed after the failure");
 }
@@ -61,7 +66,7 @@ fn a_boot_whose_container_never_turns_healthy_prints_its_logs() {
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     for h in &f.hosts {
-        assert!(err.contains(&format!("{h}: app-web-unhealthy never turned healthy:")), "{h}: {err}");
+        assert!(err.contains(&format!("{h} [web]: app-web-unhealthy never turned healthy:")), "{h}: {err}");
         assert!(f.running(h).contains(&"app-web-v1".to_string()), "v1 keeps serving on {h}");
     }
     assert!(err.contains("baton-testapp unhealthy: starting"), "{err}");
