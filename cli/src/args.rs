@@ -135,6 +135,16 @@ pub enum Cmd {
         #[command(subcommand)]
         command: EnvCmd,
     },
+    /// Health check the app version on the primary host (as `kamal healthcheck`).
+    Healthcheck {
+        #[command(subcommand)]
+        command: Option<HealthcheckCmd>,
+    },
+    /// Prune old images and stopped containers (as `kamal prune`).
+    Prune {
+        #[command(subcommand)]
+        command: PruneCmd,
+    },
     /// Show the last 50 lines of the audit log on each host.
     Audit,
     /// Print baton's own version.
@@ -153,6 +163,35 @@ pub enum LockCmd {
     },
     /// Release the deploy lock.
     Release,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HealthcheckCmd {
+    /// Health check the version in a throw-away container on the primary host (the default).
+    ///
+    /// Starts healthcheck-<service>[-<destination>]-<version> with the primary role's env file, health
+    /// check, volumes and options, published on healthcheck.exposed_port (default 3999); reads its health
+    /// until it is healthy (after the n-th read that is not, waits n seconds, at most
+    /// healthcheck.max_attempts times); then stops and removes it, also after a failure or Ctrl-C. When it
+    /// never turns healthy, prints its last healthcheck.log_lines (default 50) log lines and its health log.
+    /// Exit code 0 when healthy, 1 when not.
+    Perform,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PruneCmd {
+    /// Prune stopped containers, then unused images, under the deploy lock.
+    All,
+    /// Prune dangling images, and tagged images of the service no container uses (never latest).
+    ///
+    /// An image stays while any container of the service, running or stopped, uses it, so the
+    /// containers `prune containers` keeps for a rollback keep their images.
+    Images,
+    /// Prune stopped containers of each role except the newest 5 (retain_containers).
+    ///
+    /// Kamal counts the whole service's stopped containers; baton counts per role (and destination),
+    /// so that every role keeps the containers a rollback needs. Stopped health check containers go too.
+    Containers,
 }
 
 #[derive(Subcommand, Debug)]

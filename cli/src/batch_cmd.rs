@@ -7,6 +7,7 @@ use crate::out::tell;
 use baton_core::batch::{Kind, Phase, StepResult};
 use baton_core::effect::{Event, Observation, Outcome};
 use baton_core::failure::Why;
+use baton_core::machine::Machine;
 use baton_core::trace::Trace;
 use baton_interpreter::{Connections, Report, SshOptions};
 
@@ -36,17 +37,32 @@ impl Run {
 /// Ctrl-C: the commands in flight finish, nothing else starts, the lock is
 /// released; a second Ctrl-C stops at once.
 pub fn run(phases: Vec<Phase>, ssh: SshOptions, verbose: bool) -> Run {
+    let mut results = vec![];
+    let outcome = drive(baton_core::ops::machine(phases), ssh, verbose, |_, ev| match ev {
+        Event::StepDone(s) => results.push((**s).clone()),
+        Event::Warning { message, .. } => tell!("warning: {message}"),
+        _ => {}
+    });
+    let run = Run { results, outcome };
+    report_interrupt(&run);
+    run
+}
+
+/// Run any machine over SSH through the one interpreter loop; `on_event`
+/// sees every event; `verbose` prints every command, answer and wake-up.
+pub fn drive<M: Machine>(
+    machine: M,
+    ssh: SshOptions,
+    verbose: bool,
+    mut on_event: impl FnMut(u64, &Event),
+) -> Result<Outcome, baton_interpreter::Aborted> {
     let conns = Connections::new(ssh);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let mut trace = Trace::with_durations();
-    let mut results = vec![];
-    let machine = baton_core::ops::machine(phases);
-    let outcome = runtime.block_on(async {
+    runtime.block_on(async {
         let o = baton_interpreter::run(machine, conns.clone(), |r| {
-            match &r {
-                Report::Event(_, Event::StepDone(s)) => results.push((**s).clone()),
-                Report::Event(_, Event::Warning { message, .. }) => tell!("warning: {message}"),
-                _ => {}
+            if let Report::Event(t, ev) = &r {
+                on_event(*t, ev);
             }
             if !verbose {
                 return;
@@ -64,10 +80,7 @@ pub fn run(phases: Vec<Phase>, ssh: SshOptions, verbose: bool) -> Run {
         .await;
         conns.close_all().await;
         o
-    });
-    let run = Run { results, outcome };
-    report_interrupt(&run);
-    run
+    })
 }
 
 /// After Ctrl-C: what did not run, and where the lock stands.

@@ -69,6 +69,7 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
     let primary = plan.config.primary_host().to_string();
     let hosts = plan.hosts.clone();
     let contacted = plan.contacted_hosts();
+    let diagnosis_plan = plan.clone();
     let conns = Connections::new(ssh_options(&plan.config));
     if !args.quiet {
         say!("{}", words.start);
@@ -150,6 +151,7 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
             for f in &failures {
                 tell!("  {f}");
             }
+            crate::parts_cmd::after_failed_boot(&diagnosis_plan, &failures, verbose);
             1
         }
     }

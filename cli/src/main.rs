@@ -8,9 +8,10 @@ mod boot_cmd;
 mod deploy_cmd;
 mod load;
 mod out;
+mod parts_cmd;
 mod plan_cmd;
 
-use args::{AppCmd, Cli, Cmd, EnvCmd, Global, LockCmd};
+use args::{AppCmd, Cli, Cmd, EnvCmd, Global, LockCmd, PruneCmd};
 use baton_core::plan::{LockInfo, Plan};
 use load::UsageError;
 use std::process::ExitCode;
@@ -111,6 +112,21 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
                 return Ok(app_cmd::dry_run(&phases));
             }
             Ok(app_cmd::run(&plan, phases, cli.global.verbose, app_cmd::output_or_error))
+        }
+        Cmd::Healthcheck { command: _ } => {
+            let g = &cli.global;
+            let plan = build_plan(g, "Automatic deploy lock", true)?;
+            Ok(parts_cmd::healthcheck(&plan, g.dry_run, g.verbose, g.quiet))
+        }
+        Cmd::Prune { command } => {
+            let g = &cli.global;
+            let plan = build_plan(g, "Automatic deploy lock", false)?;
+            let phases = match command {
+                PruneCmd::All => baton_core::prune::prune_all(&plan),
+                PruneCmd::Images => baton_core::prune::prune_images(&plan),
+                PruneCmd::Containers => baton_core::prune::prune_containers(&plan),
+            };
+            Ok(parts_cmd::prune(&plan, phases, g.dry_run, g.verbose))
         }
         Cmd::Lock { command } => lock(&cli.global, command),
         Cmd::Env { command: EnvCmd::Push } => env_push(&cli.global),

@@ -95,6 +95,16 @@ pub enum Action {
     PullImage {
         version: String,
     },
+    /// Remove a stopped container (the health check container).
+    Remove {
+        name: String,
+    },
+    /// Remove the role's stopped containers but the newest `retain`.
+    PruneContainers {
+        retain: u64,
+    },
+    /// Remove the service's images that no container uses, but `latest`.
+    PruneImages,
     /// Any other command (the non-boot `app` commands).
     Other,
 }
@@ -239,6 +249,14 @@ pub enum Step {
     StopNew,
     Done,
     ReleaseLock,
+    /// `healthcheck perform`: start the throw-away container.
+    HealthcheckStart,
+    /// `healthcheck perform`: read its health until healthy.
+    HealthcheckWait,
+    /// `healthcheck perform`: read its logs and health log.
+    HealthcheckDiagnose,
+    /// `healthcheck perform`: stop and remove it.
+    HealthcheckRemove,
 }
 
 impl Step {
@@ -266,6 +284,10 @@ impl Step {
             Step::StopNew => "stop the new container",
             Step::Done => "done",
             Step::ReleaseLock => "release the deploy lock",
+            Step::HealthcheckStart => "start the health check container",
+            Step::HealthcheckWait => "wait for the health check container to be healthy",
+            Step::HealthcheckDiagnose => "read the health check container's logs",
+            Step::HealthcheckRemove => "stop and remove the health check container",
         }
     }
 }

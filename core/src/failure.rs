@@ -160,6 +160,48 @@ pub enum Why {
     /// `rollback VERSION`: these (host, role) pairs have no container of
     /// the version; `available` is what every pair has.
     VersionMissing { version: String, missing: Vec<(String, String)>, available: Vec<String> },
+    /// `healthcheck perform`: the container was not healthy after every
+    /// read (or exited); what its logs and health log said.
+    HealthcheckNotHealthy { name: String, reads: u32, last: String, removed: bool, diagnosis: Diagnosis },
+    /// `healthcheck perform` was interrupted; the container was stopped and
+    /// removed, unless `removed` is false.
+    HealthcheckInterrupted { name: String, removed: bool },
+}
+
+/// What a container that never turned healthy left behind to read: its
+/// last log lines and Docker's health log (each, or why it could not be read).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diagnosis {
+    /// How many log lines were asked for.
+    pub lines: u32,
+    pub logs: Option<Result<String, Said>>,
+    pub health_log: Option<Result<Vec<crate::docker::HealthRun>, String>>,
+}
+
+impl fmt::Display for Diagnosis {
+    /// Indented blocks, each after a line that says what it is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.logs {
+            None => {}
+            Some(Ok(text)) if text.trim().is_empty() => write!(f, "\n    its log is empty")?,
+            Some(Ok(text)) => {
+                write!(f, "\n    its last {} log lines:", self.lines)?;
+                for l in text.trim_end().lines() {
+                    write!(f, "\n      {l}")?;
+                }
+            }
+            Some(Err(said)) => write!(f, "\n    its log could not be read: {said}")?,
+        }
+        match &self.health_log {
+            None => Ok(()),
+            Some(Ok(runs)) if runs.is_empty() => write!(f, "\n    its health log is empty"),
+            Some(Ok(runs)) => {
+                write!(f, "\n    its health log:")?;
+                runs.iter().try_for_each(|r| write!(f, "\n      {r}"))
+            }
+            Some(Err(e)) => write!(f, "\n    its health log could not be read: {e}"),
+        }
+    }
 }
 
 impl fmt::Display for Why {
@@ -265,6 +307,21 @@ impl fmt::Display for Why {
                     false => write!(f, "Versions on every host and role: {}", available.join(", ")),
                 }
             }
+            Why::HealthcheckNotHealthy { name, reads, last, removed, diagnosis } => {
+                write!(f, "the health check container {name} was not healthy after {reads} status read(s) (last status: {last}); ")?;
+                if *removed {
+                    write!(f, "it was stopped and removed{diagnosis}")
+                } else {
+                    write!(f, "it could not be removed: remove it with `docker container rm -f {name}`{diagnosis}")
+                }
+            }
+            Why::HealthcheckInterrupted { name, removed: true } => {
+                write!(f, "interrupted; the health check container {name} was stopped and removed")
+            }
+            Why::HealthcheckInterrupted { name, removed: false } => write!(
+                f,
+                "interrupted; the health check container {name} could not be removed: remove it with `docker container rm -f {name}`"
+            ),
         }
     }
 }
@@ -277,7 +334,8 @@ impl Why {
             | Why::InterruptedAfterRole { .. }
             | Why::Interrupted { .. }
             | Why::InterruptedBeforeStart { .. }
-            | Why::NotRun => true,
+            | Why::NotRun
+            | Why::HealthcheckInterrupted { .. } => true,
             Why::CleanedUp { first, .. } => first.is_interrupt(),
             _ => false,
         }

@@ -11,7 +11,9 @@
 //!   and the named reasons it wakes for;
 //! - [`deploy`]: `app boot` ([`deploy::Deploy`]), a thin orchestrator over one
 //!   handover per host and role;
-//! - [`batch`] and [`ops`]: every other command, as phases of per-host scripts;
+//! - [`batch`] and [`ops`]: every other command, as phases of per-host scripts
+//!   ([`prune`] among them);
+//! - [`healthcheck`]: `healthcheck perform`, a throw-away container read until healthy;
 //! - [`sequence`]: machines run one after another under one lock;
 //! - [`driver`]: the one loop that runs a machine in virtual time, for
 //!   `baton plan`, the checks and the tests;
@@ -30,9 +32,11 @@ pub mod driver;
 pub mod effect;
 pub mod failure;
 pub mod flow;
+pub mod healthcheck;
 pub mod machine;
 pub mod ops;
 pub mod plan;
+pub mod prune;
 pub mod rng;
 pub mod sequence;
 pub mod shell;

@@ -200,19 +200,19 @@ fn host_roles(plan: &Plan) -> Vec<(String, Vec<String>)> {
 }
 
 /// One phase: per host, the steps `f` gives for each role on it.
-fn per_role(plan: &Plan, name: &'static str, f: impl Fn(&str, &str) -> Vec<Step>) -> Phase {
+pub(crate) fn per_role(plan: &Plan, name: &'static str, f: impl Fn(&str, &str) -> Vec<Step>) -> Phase {
     let scripts =
         host_roles(plan).into_iter().map(|(h, roles)| roles.iter().flat_map(|r| f(&h, r)).collect()).collect();
     Phase { name, scripts, required: false, finally: false }
 }
 
 /// One phase: per host, the steps `f` gives (for the host's first role).
-fn per_host(plan: &Plan, name: &'static str, f: impl Fn(&str, &str) -> Vec<Step>) -> Phase {
+pub(crate) fn per_host(plan: &Plan, name: &'static str, f: impl Fn(&str, &str) -> Vec<Step>) -> Phase {
     let scripts = host_roles(plan).into_iter().filter_map(|(h, roles)| roles.first().map(|r| f(&h, r))).collect();
     Phase { name, scripts, required: false, finally: false }
 }
 
-fn audit_step(plan: &Plan, host: &str, role: Option<&str>, message: &str) -> Step {
+pub(crate) fn audit_step(plan: &Plan, host: &str, role: Option<&str>, message: &str) -> Step {
     Step::run(host, role, "audit", cmds::audit(&plan.config, &plan.performer, role, message))
         .with_action(Action::Audit { text: cmds::audit_text(&plan.config, &plan.performer, role, message) })
         .with_kind(Kind::Audit)

@@ -111,6 +111,13 @@ dry_snapshots! {
     dry_audit: ["audit"];
     dry_env_push: ["env", "push"];
     dry_hosts_filter: ["app", "stop", "--hosts", "192.0.2.12"];
+    dry_healthcheck_perform: ["healthcheck", "perform"];
+    dry_healthcheck_default: ["healthcheck"];
+    dry_healthcheck_hosts: ["healthcheck", "perform", "-h", "192.0.2.13"];
+    dry_prune_all: ["prune", "all"];
+    dry_prune_images: ["prune", "images"];
+    dry_prune_containers: ["prune", "containers"];
+    dry_prune_containers_role: ["prune", "containers", "-r", "jobs"];
 }
 
 macro_rules! help_snapshots {
@@ -135,6 +142,9 @@ help_snapshots! {
     help_plan: ["plan", "--help"];
     help_lock: ["lock", "--help"];
     help_env_push: ["env", "push", "--help"];
+    help_healthcheck_perform: ["healthcheck", "perform", "--help"];
+    help_prune: ["prune", "--help"];
+    help_prune_containers: ["prune", "containers", "--help"];
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! baton can take over a fleet that Kamal deployed, and the reverse.
 
 pub mod build;
+pub mod healthcheck;
 mod paths;
+pub mod prune;
 pub mod registry;
 
 pub use paths::{container_name, env_file_path, lock_dir, run_path, CordDir};

@@ -198,9 +198,9 @@ fn kamal_keys_baton_does_not_use_warn_in_true_words() {
         warnings(&c),
         [
             "config/deploy.yml:4: asset_path: asset bridging is not supported by baton: containers boot without the asset volume, so during a handover a request for an asset of the other version may fail; make old assets available another way (e.g. a CDN)",
-            "config/deploy.yml:8: healthcheck.log_lines: baton does not print a container's log when its health check fails, so log_lines is ignored; read the log with `baton app logs`",
         ]
     );
+    assert_eq!((c.healthcheck.exposed_port, c.healthcheck.log_lines), (3999, 20));
     let c = ok("service: app\nimage: app\nservers:\n  web:\n    hosts: [h1]\n    asset_path: /public\nssh:\n  key_data: [\"-----BEGIN\"]\n  keys_only: true\n  log_level: debug\n");
     let w = warnings(&c);
     assert_eq!(w.len(), 3, "{w:?}");

@@ -125,7 +125,12 @@ pub struct Healthcheck {
     pub max_attempts: u32,
     /// Container directory of the cord; None when `cord: false`.
     pub cord: Option<String>,
+    /// `healthcheck perform`: how many log lines of a container that never
+    /// turned healthy are printed (also after `app boot`).
     pub log_lines: u32,
+    /// `healthcheck perform`: the host port its throw-away container is
+    /// published on (Kamal 1.0–1.5's default, 3999).
+    pub exposed_port: u16,
 }
 
 impl Default for Healthcheck {
@@ -139,6 +144,7 @@ impl Default for Healthcheck {
             max_attempts: 7,
             cord: Some("/tmp/kamal-cord".into()),
             log_lines: 50,
+            exposed_port: 3999,
         }
     }
 }

@@ -119,12 +119,6 @@ fn check_values(ctx: &mut Ctx<'_>, path: &str, pairs: &[(String, String)]) {
 /// are errors.
 pub(super) fn checked_healthcheck(ctx: &mut Ctx<'_>, path: &str, m: &Mapping) -> Healthcheck {
     keys::warn_unknown(ctx, path, m, keys::HEALTHCHECK);
-    if m.contains_key("log_lines") {
-        ctx.warn(
-            &join(path, "log_lines"),
-            "baton does not print a container's log when its health check fails, so log_lines is ignored; read the log with `baton app logs`",
-        );
-    }
     let mut problems = vec![];
     let hc = healthcheck_from(m, &mut |k, msg| problems.push((join(path, k), msg)));
     for (p, m) in problems {
@@ -178,8 +172,12 @@ pub(super) fn healthcheck_from(m: &Mapping, problem: &mut dyn FnMut(&str, String
                 other => problem("cord", format!("expected an absolute directory or false, found {}", describe(other))),
             },
             "log_lines" => match whole_number(v) {
-                Some(n) => hc.log_lines = n as u32,
-                None => problem("log_lines", format!("expected a whole number, found {}", describe(v))),
+                Some(n) if n <= u64::from(u32::MAX) => hc.log_lines = n as u32,
+                _ => problem("log_lines", format!("expected a whole number, found {}", describe(v))),
+            },
+            "exposed_port" => match whole_number(v) {
+                Some(p) if (1..=65535).contains(&p) => hc.exposed_port = p as u16,
+                _ => problem("exposed_port", format!("expected a port number (1-65535), found {}", describe(v))),
             },
             _ => {}
         }

@@ -34,6 +34,7 @@ fn minimal_config_gets_kamal_defaults() {
     assert_eq!(c.healthcheck.port, 3000);
     assert_eq!(c.healthcheck.max_attempts, 7);
     assert_eq!(c.healthcheck.cord.as_deref(), Some("/tmp/kamal-cord"));
+    assert_eq!((c.healthcheck.exposed_port, c.healthcheck.log_lines), (3999, 50));
     assert_eq!(c.readiness_delay_ms, 7000);
     assert_eq!(c.max_concurrent_starts, 30);
     assert_eq!(c.run_directory, ".kamal");
@@ -87,6 +88,8 @@ healthcheck:
   port: 4000
   interval: 2s
   max_attempts: 3
+  exposed_port: 4999
+  log_lines: 20
 readiness_delay: 3
 boot:
   limit: "50%"
@@ -133,6 +136,7 @@ fn full_config_parses_every_key() {
     assert_eq!(env.secret, vec!["DATABASE_URL".to_string(), "JOBS_TOKEN".to_string()]);
     assert_eq!(c.healthcheck.interval_ms, 2000);
     assert_eq!(c.healthcheck.max_attempts, 3);
+    assert_eq!((c.healthcheck.exposed_port, c.healthcheck.log_lines), (4999, 20));
     assert_eq!(c.readiness_delay_ms, 3000);
     assert_eq!(c.boot, Boot { limit: Some(BootLimit::Percent(50)), wait_ms: 2000 });
     assert_eq!(c.stop_wait_time, Some(20));
@@ -286,6 +290,10 @@ fn mistyped_nested_values() {
     assert_eq!(
         err("service: app\nimage: app\nservers: [1.1.1.1]\nhealthcheck:\n  port: web\n"),
         "config/deploy.yml:5: healthcheck.port: expected a port number (1-65535), found a string \"web\""
+    );
+    assert_eq!(
+        err("service: app\nimage: app\nservers: [1.1.1.1]\nhealthcheck:\n  exposed_port: 70000\n"),
+        "config/deploy.yml:5: healthcheck.exposed_port: expected a port number (1-65535), found a number \"70000\""
     );
     assert_eq!(
         err("service: app\nimage: app\nservers: [1.1.1.1]\nhealthcheck:\n  interval: soon\n"),

@@ -1,6 +1,9 @@
 //! One parser per docker output baton reads. Each takes the command's stdout
 //! and returns typed data, or an error that quotes what Docker printed.
 
+mod health_log;
+
+pub use health_log::{parse_health_log, HealthRun};
 use serde::Deserialize;
 use std::fmt;
 

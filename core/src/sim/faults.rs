@@ -1,8 +1,58 @@
-//! The faults a simulated fleet can be given, and the step names they
-//! refer to.
+//! What the simulated fleet is made of, apart from its hosts: how an image
+//! version behaves ([`Profile`]), how long commands take ([`Costs`]), and
+//! the faults a plan can inject ([`Fault`]), with the step names they use.
 
 use crate::effect::Action;
 use crate::time::{Millis, Time};
+
+/// How one image version behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// Time from start until the app answers.
+    pub start_ms: Millis,
+    /// False: the app never answers its health check.
+    pub healthy: bool,
+    /// Exits right after start (and Docker restarts it).
+    pub crash: bool,
+    /// Exits this long after start.
+    pub dies_after: Option<Millis>,
+    /// How long `docker stop` takes.
+    pub stop_ms: Millis,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile { start_ms: 1200, healthy: true, crash: false, dies_after: None, stop_ms: 300 }
+    }
+}
+
+/// How long commands take (SSH round trip plus Docker's own time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Costs {
+    pub rtt: Millis,
+    pub inspect: Millis,
+    pub run: Millis,
+    pub small: Millis,
+    pub tag: Millis,
+    pub pull: Millis,
+    /// How long an unreachable host takes to fail a connection.
+    pub connect_fail: Millis,
+    /// The SSH handshake, paid by the first command to each host.
+    pub connect: Millis,
+    /// Building and pushing the image on the machine baton runs on (an assumption).
+    pub build: Millis,
+}
+
+impl Default for Costs {
+    fn default() -> Self {
+        // Measured on the test fleet (docs/BENCHMARKS.md): a command over an
+        // open SSH connection 5–10 ms, a docker inspect about 40 ms more,
+        // docker run 0.3–0.5 s, inspect-and-tag of a present image about
+        // 0.15 s, an SSH handshake about 0.2 s. The pull is a guess for a
+        // small image on a near registry.
+        Costs { rtt: 8, inspect: 40, run: 400, small: 5, tag: 150, pull: 2500, connect_fail: 1000, connect: 200, build: 30_000 }
+    }
+}
 
 /// When a fault starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +108,8 @@ pub fn action_kind(a: &Action) -> &'static str {
         Action::CutCord { .. } => "cut",
         Action::RetieCord { .. } => "retie",
         Action::Stop { .. } => "stop",
+        Action::Remove { .. } => "remove",
+        Action::PruneContainers { .. } | Action::PruneImages => "prune",
         Action::Hook { .. } => "hook",
         Action::RegistryLogin | Action::RegistryLogout => "registry",
         Action::BuildPush { .. } => "build",

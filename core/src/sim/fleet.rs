@@ -27,72 +27,13 @@ use crate::rng::Rng;
 use crate::time::{Millis, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use super::faults::{action_kind, Costs, Fault, FaultKind, Profile, When, STEP_KINDS};
+
 /// How long one health check takes (a `curl` of the app: tens of ms).
 pub const HEALTH_CHECK_MS: Millis = 50;
 
 /// The remote home of every simulated host.
 pub const HOME: &str = "/home/deploy";
-
-/// How one image version behaves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Profile {
-    /// Time from start until the app answers.
-    pub start_ms: Millis,
-    /// False: the app never answers its health check.
-    pub healthy: bool,
-    /// Exits right after start (and Docker restarts it).
-    pub crash: bool,
-    /// Exits this long after start.
-    pub dies_after: Option<Millis>,
-    /// How long `docker stop` takes.
-    pub stop_ms: Millis,
-}
-
-impl Default for Profile {
-    fn default() -> Self {
-        Profile { start_ms: 1200, healthy: true, crash: false, dies_after: None, stop_ms: 300 }
-    }
-}
-
-/// How long commands take (SSH round trip plus Docker's own time).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Costs {
-    pub rtt: Millis,
-    pub inspect: Millis,
-    pub run: Millis,
-    pub small: Millis,
-    pub tag: Millis,
-    pub pull: Millis,
-    /// How long an unreachable host takes to fail a connection.
-    pub connect_fail: Millis,
-    /// The SSH handshake, paid by the first command to each host.
-    pub connect: Millis,
-    /// Building and pushing the image on the machine baton runs on (an assumption).
-    pub build: Millis,
-}
-
-impl Default for Costs {
-    fn default() -> Self {
-        // Measured on the test fleet (docs/BENCHMARKS.md): a command over an
-        // open SSH connection 5–10 ms, a docker inspect about 40 ms more,
-        // docker run 0.3–0.5 s, inspect-and-tag of a present image about
-        // 0.15 s, an SSH handshake about 0.2 s. The pull is a guess for a
-        // small image on a near registry.
-        Costs {
-            rtt: 8,
-            inspect: 40,
-            run: 400,
-            small: 5,
-            tag: 150,
-            pull: 2500,
-            connect_fail: 1000,
-            connect: 200,
-            build: 30_000,
-        }
-    }
-}
-
-pub use super::faults::{action_kind, Fault, FaultKind, When, STEP_KINDS};
 
 #[derive(Clone, Debug)]
 pub struct Container {
@@ -571,6 +512,9 @@ impl Fleet {
                 (0, String::new(), String::new(), costs.pull)
             }
             Action::BuildPush { .. } => (0, String::new(), String::new(), costs.build),
+            Action::Remove { .. } | Action::PruneContainers { .. } | Action::PruneImages => {
+                remove(h, role, action, at, &costs)
+            }
             Action::Other
             | Action::Routes
             | Action::Addresses { .. }
@@ -578,6 +522,44 @@ impl Fleet {
             | Action::RegistryLogin
             | Action::RegistryLogout => (0, String::new(), String::new(), costs.small),
         }
+    }
+}
+
+/// `docker container rm`, and prune: containers and images go.
+fn remove(h: &mut Host, role: &str, action: &Action, at: Time, costs: &Costs) -> (i32, String, String, Millis) {
+    match action {
+        Action::Remove { name } => match h.containers.iter().position(|c| &c.name == name) {
+            Some(i) if h.state(&h.containers[i], at) == State::Exited => {
+                h.containers.remove(i);
+                (0, format!("{name}\n"), String::new(), costs.small)
+            }
+            Some(_) => (
+                1,
+                String::new(),
+                format!("Error response from daemon: cannot remove container \"/{name}\": container is running"),
+                costs.small,
+            ),
+            None => (1, String::new(), format!("Error response from daemon: No such container: {name}"), costs.small),
+        },
+        Action::PruneContainers { retain } => {
+            let stopped: Vec<usize> = (0..h.containers.len())
+                .rev()
+                .filter(|&i| h.containers[i].role == role && h.state(&h.containers[i], at) == State::Exited)
+                .collect();
+            let gone: BTreeSet<usize> = stopped.into_iter().skip(*retain as usize).collect();
+            let mut i = 0;
+            h.containers.retain(|_| {
+                i += 1;
+                !gone.contains(&(i - 1))
+            });
+            (0, String::new(), String::new(), costs.inspect + costs.small * gone.len() as Millis)
+        }
+        Action::PruneImages => {
+            let used: BTreeSet<String> = h.containers.iter().map(|c| c.version.clone()).collect();
+            h.images.retain(|v| used.contains(v));
+            (0, String::new(), String::new(), costs.inspect)
+        }
+        _ => (1, String::new(), "not a removal".into(), costs.small),
     }
 }
 

@@ -253,7 +253,26 @@ impl Scripted {
                         }
                         ok(id, &format!("{name}\n"))
                     }
-                    Action::Status { .. } | Action::Other | Action::Routes | Action::Addresses { .. } => ok(id, ""),
+                    Action::Remove { name } => match h.containers.iter().position(|x| &x.name == name) {
+                        Some(i) if !h.containers[i].running => {
+                            h.containers.remove(i);
+                            ok(id, &format!("{name}\n"))
+                        }
+                        Some(_) => Observation::failed(
+                            id,
+                            1,
+                            format!("cannot remove container \"/{name}\": container is running"),
+                        ),
+                        None => {
+                            Observation::failed(id, 1, format!("Error response from daemon: No such container: {name}"))
+                        }
+                    },
+                    Action::Status { .. }
+                    | Action::Other
+                    | Action::Routes
+                    | Action::Addresses { .. }
+                    | Action::PruneContainers { .. }
+                    | Action::PruneImages => ok(id, ""),
                 }
             }
         };
