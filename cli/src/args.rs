@@ -95,16 +95,16 @@ pub enum Cmd {
     /// Build and push the image, then boot it on every host, under one lock (as `kamal deploy`).
     ///
     /// Runs: pre-connect hook, deploy lock, registry login (here and on every host), build push (pre-build
-    /// hook) and pull on every host (or only the pull, with -P), pre-deploy hook, stale containers, app boot
-    /// with the cord handover, lock release, post-deploy hook. Not yet: Traefik is not started
-    /// (`kamal traefik boot`), the throw-away health check container (`healthcheck perform`) is not run, and
-    /// nothing is pruned. A failed step stops the deploy; hosts keep the version they served.
+    /// hook) and pull on every host (or only the pull, with -P), pre-deploy hook, healthcheck perform, stale
+    /// containers, app boot with the cord handover, prune all, lock release, post-deploy hook. Not yet:
+    /// Traefik is not started (`kamal traefik boot`). A failed step stops the deploy; hosts keep the version
+    /// they served.
     Deploy {
         /// Skip the image build and push: pull the version on the hosts.
         #[arg(short = 'P', long = "skip-push")]
         skip_push: bool,
     },
-    /// As deploy, without the registry login (as `kamal redeploy`).
+    /// As deploy, without the registry login and the prune (as `kamal redeploy`).
     Redeploy {
         /// Skip the image build and push: pull the version on the hosts.
         #[arg(short = 'P', long = "skip-push")]

@@ -56,5 +56,10 @@ pub fn prune_images(plan: &Plan) -> Vec<Phase> {
 
 /// `prune all`: containers, then images, under one lock.
 pub fn prune_all(plan: &Plan) -> Vec<Phase> {
-    mutating(plan, vec![containers_phase(plan), images_phase(plan)])
+    mutating(plan, all_phases(plan))
+}
+
+/// `prune all`'s work without the lock, for a command that holds it (`deploy`).
+pub fn all_phases(plan: &Plan) -> Vec<Phase> {
+    vec![containers_phase(plan), images_phase(plan)]
 }

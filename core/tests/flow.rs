@@ -86,6 +86,8 @@ fn changes(run: &Run) -> Vec<String> {
                 Action::PullImage { .. } => "pull".into(),
                 Action::RunContainer { name, .. } => format!("run {name}"),
                 Action::Stop { name } => format!("stop {name}"),
+                Action::PruneContainers { .. } => "prune containers".into(),
+                Action::PruneImages => "prune images".into(),
                 _ => return String::new(),
             };
             format!("{host}: {what}")
@@ -114,7 +116,10 @@ fn deploy_runs_kamal_1s_steps_in_kamal_1s_order() {
         "local: build push",
         "h2: pull",
         "local: hook pre-deploy",
+        "h1: run healthcheck-app-v2",
         "h2: run app-jobs-v2",
+        "h2: prune containers",
+        "h2: prune images",
         "h1: unlock",
         "local: hook post-deploy",
     ];
@@ -160,6 +165,8 @@ fn redeploy_does_not_log_in_and_skip_push_pulls_instead_of_building() {
     assert_eq!(r.outcome, Some(Outcome::Succeeded));
     let c = changes(&r);
     assert!(!c.iter().any(|s| s.ends_with("login") || s.ends_with("build push")), "{c:#?}");
+    assert!(!c.iter().any(|s| s.contains("prune")), "redeploy does not prune: {c:#?}");
+    assert!(c.contains(&"h1: run healthcheck-app-v2".to_string()), "{c:#?}");
     assert!(c.contains(&"h1: pull".to_string()) && c.contains(&"h2: pull".to_string()));
 }
 
@@ -251,4 +258,21 @@ fn rollback_goes_back_to_a_version_every_host_has_and_refuses_one_that_is_missin
         .flat_map(|h| h.containers.iter().filter(|c| c.exited.is_none()).map(|c| c.name.clone()))
         .collect();
     assert!(serving.iter().all(|n| n.ends_with("-v1")), "{serving:?}");
+}
+
+#[test]
+fn a_version_that_never_turns_healthy_stops_at_the_health_check_and_no_host_changes() {
+    let p = plan("v2");
+    let mut profiles = std::collections::BTreeMap::new();
+    profiles.insert("v2".to_string(), baton_core::sim::fleet::Profile { healthy: false, ..Default::default() });
+    let scenario = Scenario { from: Some("v1".into()), seed: 3, profiles, ..Default::default() };
+    let mut f = sim::fleet_for(&p, &scenario);
+    let r = run(flow::deploy(&p, &flow_with(hooks(&["post-deploy"]), false)), &mut f, &[], 0);
+    let Some(Outcome::Failed { failures }) = &r.outcome else { panic!("fails: {:?}", r.outcome) };
+    assert!(matches!(failures[0].why, Why::HealthcheckNotHealthy { removed: true, .. }), "{failures:?}");
+    let c = changes(&r);
+    assert!(!c.iter().any(|s| s.contains("run app-")), "no app container started: {c:#?}");
+    assert!(!c.iter().any(|s| s.contains("stop app-web-v1")), "v1 keeps serving: {c:#?}");
+    assert!(!c.iter().any(|s| s.contains("post-deploy")));
+    assert_eq!(c.last().map(String::as_str), Some("h1: unlock"), "{c:#?}");
 }

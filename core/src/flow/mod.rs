@@ -3,9 +3,9 @@
 //! (`lib/kamal/cli/main.rb`), each one [`Sequence`]:
 //!
 //! - `deploy`: pre-connect hook → lock → registry login → build deliver
-//!   (or `build pull` with `-P`) → pre-deploy hook → stale containers →
-//!   app boot → unlock → post-deploy hook;
-//! - `redeploy`: the same without the registry login;
+//!   (or `build pull` with `-P`) → pre-deploy hook → healthcheck perform →
+//!   stale containers → app boot → prune all → unlock → post-deploy hook;
+//! - `redeploy`: the same without the registry login and the prune;
 //! - `rollback VERSION`: pre-connect hook → lock → check that every host
 //!   has a container of VERSION for every role → pre-deploy hook → app boot
 //!   of VERSION → unlock → post-deploy hook.
@@ -112,11 +112,15 @@ fn locked_start(plan: &Plan, hooks: &Hooks, command: &str) -> Vec<Part> {
     parts
 }
 
-/// Boot, unlock, post-deploy hook: how each command ends.
+/// Boot (then prune, for `deploy`), unlock, post-deploy hook: how each
+/// command ends.
 fn boot_and_end(plan: &Plan, f: &Flow, command: &str, parts: &mut Vec<Part>) {
     let boot_plan = plan.clone();
     let seed = f.seed;
     parts.push(Part::later(move |now| Deploy::under_lock(boot_plan, seed, now)));
+    if command == "deploy" {
+        parts.push(Part::new(Batch::new(crate::prune::all_phases(plan))));
+    }
     parts.push(Part::new(Batch::new(vec![ops::lock_release(&plan.config)])).finally());
     parts.extend(hooks::part(plan, &f.hooks, "post-deploy", details(command), Some(0)));
 }
@@ -135,8 +139,10 @@ fn deploy_like(plan: &Plan, f: &Flow, command: &str, login: bool) -> Sequence {
         work.push(build_pull(plan));
     }
     work.extend(hooks::phase(plan, &f.hooks, "pre-deploy", &details(command)));
-    work.extend(ops::app_stale_containers(plan, false));
     parts.push(Part::new(Batch::new(work)));
+    // Kamal: Traefik boot comes here (not part of baton yet).
+    parts.push(Part::new(crate::healthcheck::Healthcheck::new(plan)));
+    parts.push(Part::new(Batch::new(ops::app_stale_containers(plan, false))));
     boot_and_end(plan, f, command, &mut parts);
     Sequence::new(parts)
 }

@@ -50,7 +50,17 @@ impl Default for Costs {
         // docker run 0.3–0.5 s, inspect-and-tag of a present image about
         // 0.15 s, an SSH handshake about 0.2 s. The pull is a guess for a
         // small image on a near registry.
-        Costs { rtt: 8, inspect: 40, run: 400, small: 5, tag: 150, pull: 2500, connect_fail: 1000, connect: 200, build: 30_000 }
+        Costs {
+            rtt: 8,
+            inspect: 40,
+            run: 400,
+            small: 5,
+            tag: 150,
+            pull: 2500,
+            connect_fail: 1000,
+            connect: 200,
+            build: 30_000,
+        }
     }
 }
 
