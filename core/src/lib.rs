@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: `deploy.yml` → [`config::Config`], with errors naming file,
 //!   key and line, and each role resolved once ([`config::RoleSpec`]);
+//! - [`erb`]: the ERB subset Kamal configs use (`<%= ENV["X"] %>`), evaluated
+//!   with an environment lookup the caller passes in;
 //! - [`plan`]: what to boot where, from the config and the flags;
 //! - [`shell`]: command lines, and the one function that quotes values;
 //! - [`commands`]: one builder per docker/shell command baton runs, and the
@@ -28,6 +30,7 @@ pub mod deploy;
 pub mod docker;
 pub mod driver;
 pub mod effect;
+pub mod erb;
 pub mod failure;
 pub mod machine;
 pub mod ops;
