@@ -242,10 +242,22 @@ pub fn random_u64() -> u64 {
     h.finish()
 }
 
+/// What `envify --dry-run` would have written, read as if it had been.
+static UNWRITTEN: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(vec![]);
+
+/// Make [`secrets`] read `pairs` as the contents of the env file envify
+/// would have written (after the process environment, before the files).
+pub fn set_unwritten(pairs: Vec<(String, String)>) {
+    *UNWRITTEN.lock().unwrap_or_else(|e| e.into_inner()) = pairs;
+}
+
 /// Secret values: the process environment, then `.env.<destination>`, then
 /// `.env` (a file never overrides the environment, as dotenv does).
 pub fn secrets(destination: Option<&str>) -> Result<std::collections::BTreeMap<String, String>, UsageError> {
     let mut map: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    for (k, v) in UNWRITTEN.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        map.entry(k.clone()).or_insert_with(|| v.clone());
+    }
     let mut files = vec![];
     if let Some(d) = destination {
         files.push(format!(".env.{d}"));

@@ -14,6 +14,7 @@
 //! - [`deploy`]: `app boot` ([`deploy::Deploy`]), a thin orchestrator over one
 //!   handover per host and role;
 //! - [`batch`] and [`ops`]: every other command, as phases of per-host scripts;
+//! - [`server`]: `server bootstrap`'s phases, and what their results mean;
 //! - [`sequence`]: machines run one after another under one lock;
 //! - [`driver`]: the one loop that runs a machine in virtual time, for
 //!   `baton plan`, the checks and the tests;
@@ -37,6 +38,7 @@ pub mod ops;
 pub mod plan;
 pub mod rng;
 pub mod sequence;
+pub mod server;
 pub mod shell;
 pub mod sim;
 pub mod time;
