@@ -145,10 +145,55 @@ pub enum Cmd {
         #[command(subcommand)]
         command: PruneCmd,
     },
+    /// Servers (as `kamal server`).
+    Server {
+        #[command(subcommand)]
+        command: ServerCmd,
+    },
     /// Show the last 50 lines of the audit log on each host.
     Audit,
+    /// Show the config as baton reads it, as YAML, with every secret redacted.
+    ///
+    /// config/deploy.yml with the destination's file merged over it (-d) and its ERB evaluated. Secrets
+    /// are redacted: the registry password, when written as a value, and every value read from a
+    /// variable named in an env.secret list or in registry.password show as [REDACTED]. (Kamal prints
+    /// them; baton does not.)
+    Config,
+    /// Create config/deploy.yml, .env and sample hooks in .kamal/hooks, each only when missing.
+    ///
+    /// Nothing that exists is overwritten: remove a file first to create a new one.
+    Init {
+        /// Kamal adds its gem to the Gemfile and a bin/kamal binstub; baton is one binary, not a gem,
+        /// so this is refused.
+        #[arg(long)]
+        bundle: bool,
+    },
+    /// Write .env from .env.erb (or .env.<DESTINATION> from .env.<DESTINATION>.erb with -d), then run
+    /// `env push`.
+    ///
+    /// The template may use <%= ENV["NAME"] %>, <%= ENV.fetch("NAME") %> and
+    /// <%= ENV.fetch("NAME", "default") %>; anything else is an error. The file is written with mode
+    /// 0600 and its values are never printed. With --dry-run, nothing is written: baton says what it
+    /// would write and shows what `env push` would run.
+    Envify,
     /// Print baton's own version.
     Version,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServerCmd {
+    /// Check that Docker (docker -v) and curl (curl --version) are on every host; say how to install
+    /// what is missing.
+    ///
+    /// Also creates the run directory (.kamal) on each host, as Kamal does. Installs nothing unless
+    /// --install is given.
+    Bootstrap {
+        /// Where Docker is missing, install it as Kamal does: download https://get.docker.com and pipe
+        /// it into a root shell on the host (`curl -fsSL https://get.docker.com | sh`, as root only).
+        /// This runs a script from the internet as root: read it first.
+        #[arg(long)]
+        install: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -293,7 +338,38 @@ struct NotFor {
     why: &'static str,
 }
 
+/// Every option that selects hosts or talks to them.
+const REMOTE: &[(&str, &str)] = &[
+    ("verbose", "--verbose"),
+    ("version", "--version"),
+    ("primary", "--primary"),
+    ("hosts", "--hosts"),
+    ("roles", "--roles"),
+    ("skip_hooks", "--skip-hooks"),
+    ("dry_run", "--dry-run"),
+];
+
+/// Every global option: for the commands that read no config.
+const ALL: &[(&str, &str)] = &[
+    ("verbose", "--verbose"),
+    ("quiet", "--quiet"),
+    ("version", "--version"),
+    ("primary", "--primary"),
+    ("hosts", "--hosts"),
+    ("roles", "--roles"),
+    ("config_file", "--config-file"),
+    ("destination", "--destination"),
+    ("skip_hooks", "--skip-hooks"),
+    ("dry_run", "--dry-run"),
+];
+
 const NOT_FOR: &[NotFor] = &[
+    NotFor { command: "config", options: REMOTE, why: "it reads the config files and contacts no host" },
+    NotFor {
+        command: "init",
+        options: ALL,
+        why: "it creates config/deploy.yml, .env and .kamal/hooks in this directory, reads no config and contacts no host",
+    },
     NotFor {
         command: "plan",
         options: &[("verbose", "--verbose"), ("dry_run", "--dry-run"), ("skip_hooks", "--skip-hooks")],
@@ -304,22 +380,7 @@ const NOT_FOR: &[NotFor] = &[
         options: &[("version", "--version")],
         why: "the version to roll back to is its argument: `baton rollback VERSION`",
     },
-    NotFor {
-        command: "version",
-        options: &[
-            ("verbose", "--verbose"),
-            ("quiet", "--quiet"),
-            ("version", "--version"),
-            ("primary", "--primary"),
-            ("hosts", "--hosts"),
-            ("roles", "--roles"),
-            ("config_file", "--config-file"),
-            ("destination", "--destination"),
-            ("skip_hooks", "--skip-hooks"),
-            ("dry_run", "--dry-run"),
-        ],
-        why: "it prints baton's own version and reads no config",
-    },
+    NotFor { command: "version", options: ALL, why: "it prints baton's own version and reads no config" },
 ];
 
 /// The clap command, with the options of [`NOT_FOR`] hidden where they do

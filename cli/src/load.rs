@@ -1,7 +1,8 @@
 //! Reading the config files and resolving the version: the only place the
 //! CLI touches the local filesystem and git for the core.
 
-use baton_core::config::{Config, ConfigError, Source};
+use baton_core::config::{document, Config, ConfigError, Source};
+use baton_core::erb;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -54,8 +55,32 @@ fn read(path: &Path, missing: &str) -> Result<String, UsageError> {
     })
 }
 
-/// Load and validate the config; print its warnings to stderr.
-pub fn load_config(path: &Path, destination: Option<&str>, quiet: bool) -> Result<Config, UsageError> {
+/// The config files, read, with their ERB evaluated.
+pub struct Files {
+    pub base: (String, String),
+    /// The destination, its file's name and text.
+    pub dest: Option<(String, String, String)>,
+    /// Values that ERB read from a variable holding a secret (`env.secret`,
+    /// `registry.password`), and a `registry.password` given as a value:
+    /// never shown, in errors or in `baton config`.
+    pub secret_values: Vec<String>,
+}
+
+impl Files {
+    pub fn base_source(&self) -> Source<'_> {
+        Source { name: &self.base.0, text: &self.base.1 }
+    }
+    pub fn dest_source(&self) -> Option<Source<'_>> {
+        self.dest.as_ref().map(|(_, n, t)| Source { name: n, text: t })
+    }
+    pub fn secrets(&self) -> Vec<&str> {
+        self.secret_values.iter().map(String::as_str).collect()
+    }
+}
+
+/// Read `path` (and the destination's file) and evaluate their ERB with the
+/// process environment and the .env files (read first, as Kamal does).
+pub fn read_config(path: &Path, destination: Option<&str>) -> Result<Files, UsageError> {
     let text = read(
         path,
         "run baton in your app's directory (the one holding config/deploy.yml), or pass -c/--config-file PATH",
@@ -70,20 +95,70 @@ pub fn load_config(path: &Path, destination: Option<&str>, quiet: bool) -> Resul
         }
         None => None,
     };
+    let tagged = erb::has_tags(&text) || dest.as_ref().is_some_and(|(_, _, t)| erb::has_tags(t));
+    if !tagged {
+        return Ok(Files { base: (name, text), dest, secret_values: vec![] });
+    }
+    let env = secrets(destination)?;
+    let lookup = |k: &str| env.get(k).cloned();
+    let mut errors = vec![];
+    let mut subs = vec![];
+    let mut eval = |file: &str, text: &str| match erb::evaluate(file, text, &lookup) {
+        Ok(e) => {
+            subs.extend(e.substitutions);
+            e.text
+        }
+        Err(es) => {
+            errors.extend(es.iter().map(|e| e.to_string()));
+            String::new()
+        }
+    };
+    let text = eval(&name, &text);
+    let dest = dest.map(|(d, n, t)| {
+        let t = eval(&n, &t);
+        (d, n, t)
+    });
+    if !errors.is_empty() {
+        return Err(UsageError(errors));
+    }
+    let mut files = Files { base: (name, text), dest, secret_values: vec![] };
+    if let Ok(doc) = document::merged(files.base_source(), files.dest_source()) {
+        let names = document::secret_names(&doc);
+        let mut values: Vec<String> = subs.into_iter().filter(|s| names.contains(&s.var)).map(|s| s.value).collect();
+        let password = doc.get("registry").and_then(|r| r.get("password")).and_then(|p| p.as_str());
+        values.extend(password.map(str::to_string));
+        values.retain(|v| !v.is_empty());
+        files.secret_values = values;
+    }
+    Ok(files)
+}
+
+/// Load and validate the config; print its warnings to stderr.
+pub fn load_config(path: &Path, destination: Option<&str>, quiet: bool) -> Result<Config, UsageError> {
+    let files = read_config(path, destination)?;
+    parse_config(&files, quiet)
+}
+
+/// Validate read files; print their warnings to stderr. A message never
+/// shows a secret value ERB put in the config.
+pub fn parse_config(files: &Files, quiet: bool) -> Result<Config, UsageError> {
+    let secrets = files.secrets();
     let parsed = Config::parse(
-        Source { name: &name, text: &text },
-        dest.as_ref().map(|(d, n, t)| (d.as_str(), Source { name: n, text: t })),
+        files.base_source(),
+        files.dest.as_ref().map(|(d, n, t)| (d.as_str(), Source { name: n, text: t })),
     );
     match parsed {
         Ok(cfg) => {
             if !quiet {
                 for w in &cfg.warnings {
-                    eprintln!("warning: {w}");
+                    eprintln!("warning: {}", document::redact_text(&w.to_string(), &secrets));
                 }
             }
             Ok(cfg)
         }
-        Err(ConfigError { problems }) => Err(UsageError(problems.iter().map(|p| p.to_string()).collect())),
+        Err(ConfigError { problems }) => {
+            Err(UsageError(problems.iter().map(|p| document::redact_text(&p.to_string(), &secrets)).collect()))
+        }
     }
 }
 
@@ -177,10 +252,22 @@ pub fn random_u64() -> u64 {
     h.finish()
 }
 
+/// What `envify --dry-run` would have written, read as if it had been.
+static UNWRITTEN: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(vec![]);
+
+/// Make [`secrets`] read `pairs` as the contents of the env file envify
+/// would have written (after the process environment, before the files).
+pub fn set_unwritten(pairs: Vec<(String, String)>) {
+    *UNWRITTEN.lock().unwrap_or_else(|e| e.into_inner()) = pairs;
+}
+
 /// Secret values: the process environment, then `.env.<destination>`, then
 /// `.env` (a file never overrides the environment, as dotenv does).
 pub fn secrets(destination: Option<&str>) -> Result<std::collections::BTreeMap<String, String>, UsageError> {
     let mut map: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    for (k, v) in UNWRITTEN.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        map.entry(k.clone()).or_insert_with(|| v.clone());
+    }
     let mut files = vec![];
     if let Some(d) = destination {
         files.push(format!(".env.{d}"));

@@ -7,11 +7,13 @@ mod batch_cmd;
 mod boot_cmd;
 mod deploy_cmd;
 mod load;
+mod local_cmd;
 mod out;
 mod parts_cmd;
 mod plan_cmd;
+mod server_cmd;
 
-use args::{AppCmd, Cli, Cmd, EnvCmd, Global, LockCmd, PruneCmd};
+use args::{AppCmd, Cli, Cmd, EnvCmd, Global, LockCmd, PruneCmd, ServerCmd};
 use baton_core::plan::{LockInfo, Plan};
 use load::UsageError;
 use std::process::ExitCode;
@@ -130,6 +132,22 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
         }
         Cmd::Lock { command } => lock(&cli.global, command),
         Cmd::Env { command: EnvCmd::Push } => env_push(&cli.global),
+        Cmd::Config => local_cmd::config(&cli.global),
+        Cmd::Init { bundle } => local_cmd::init(*bundle),
+        Cmd::Envify => {
+            let g = &cli.global;
+            // Written first, as Kamal: the config's ERB may read what it writes.
+            let written = local_cmd::envify(g.destination.as_deref(), g.dry_run, g.quiet)?;
+            if g.dry_run {
+                // Nothing was written: read what would have been, as if it were.
+                load::set_unwritten(written);
+            }
+            env_push(g)
+        }
+        Cmd::Server { command: ServerCmd::Bootstrap { install } } => {
+            let plan = build_plan(&cli.global, "", false)?;
+            Ok(server_cmd::bootstrap(&plan, *install, cli.global.dry_run, cli.global.verbose))
+        }
         Cmd::Version => {
             println!("baton {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: `deploy.yml` → [`config::Config`], with errors naming file,
 //!   key and line, and each role resolved once ([`config::RoleSpec`]);
+//! - [`erb`]: the ERB subset Kamal configs use (`<%= ENV["X"] %>`), evaluated
+//!   with an environment lookup the caller passes in;
 //! - [`plan`]: what to boot where, from the config and the flags;
 //! - [`shell`]: command lines, and the one function that quotes values;
 //! - [`commands`]: one builder per docker/shell command baton runs, and the
@@ -14,6 +16,7 @@
 //! - [`batch`] and [`ops`]: every other command, as phases of per-host scripts
 //!   ([`prune`] among them);
 //! - [`healthcheck`]: `healthcheck perform`, a throw-away container read until healthy;
+//! - [`server`]: `server bootstrap`'s phases, and what their results mean;
 //! - [`sequence`]: machines run one after another under one lock;
 //! - [`driver`]: the one loop that runs a machine in virtual time, for
 //!   `baton plan`, the checks and the tests;
@@ -30,6 +33,7 @@ pub mod deploy;
 pub mod docker;
 pub mod driver;
 pub mod effect;
+pub mod erb;
 pub mod failure;
 pub mod flow;
 pub mod healthcheck;
@@ -39,6 +43,7 @@ pub mod plan;
 pub mod prune;
 pub mod rng;
 pub mod sequence;
+pub mod server;
 pub mod shell;
 pub mod sim;
 pub mod time;

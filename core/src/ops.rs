@@ -99,7 +99,10 @@ pub fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, (usize, String)
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((k, v)) = line.split_once('=') else {
-            return Err((n + 1, format!("expected KEY=VALUE, found {raw:?}")));
+            return Err((
+                n + 1,
+                "expected KEY=VALUE, found no '=' (the line is not shown: it may hold a secret)".into(),
+            ));
         };
         let key = k.trim();
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {

@@ -287,3 +287,171 @@ fn every_error_reads_error_key_what_is_wrong_what_to_do() {
     }
     insta::assert_snapshot!(transcript);
 }
+
+// ------------------------------------------------------------------ ERB ----
+
+/// A config whose ERB reads secrets in every place one can hide.
+const ERB_CONFIG: &str = "service: app\nimage: app\nservers:\n  - <%= ENV.fetch(\"BATON_T_HOST\", \"192.0.2.40\") %>\nregistry:\n  username: deployer\n  password: <%= ENV[\"BATON_T_REGISTRY_PW\"] %>\nenv:\n  clear:\n    COPY: \"postgres://<%= ENV['BATON_T_DB_PW'] %>@db/app\"\n  secret:\n    - BATON_T_DB_PW\n";
+
+const SECRETS: &[&str] = &["reg-pw-8812", "db-pw-5531"];
+
+fn assert_no_secret(o: &Out, what: &str) {
+    for s in SECRETS {
+        assert!(!o.stdout.contains(s) && !o.stderr.contains(s), "{what} showed {s}:\n{}{}", o.stdout, o.stderr);
+    }
+}
+
+#[test]
+fn config_prints_the_merged_config_with_every_secret_redacted() {
+    let dir = app(
+        "config",
+        ERB_CONFIG,
+        &[
+            (".env", "BATON_T_DB_PW=db-pw-5531\n"),
+            ("config/deploy.staging.yml", "servers:\n  - 192.0.2.41\nlabels:\n  pasted: db-pw-5531\n"),
+        ],
+    );
+    let o = run_in(&dir, &["config"], &[("BATON_T_REGISTRY_PW", "reg-pw-8812")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_no_secret(&o, "baton config");
+    assert!(o.stdout.contains("- 192.0.2.40\n"), "ERB evaluated:\n{}", o.stdout);
+    assert!(o.stdout.contains("password: '[REDACTED]'"), "{}", o.stdout);
+    assert!(o.stdout.contains("COPY: '[REDACTED]'"), "{}", o.stdout);
+    assert!(o.stdout.contains("- BATON_T_DB_PW"), "secret names are not secret:\n{}", o.stdout);
+    let o = run_in(&dir, &["config", "-d", "staging"], &[("BATON_T_REGISTRY_PW", "reg-pw-8812")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_no_secret(&o, "baton config -d staging");
+    assert!(o.stdout.contains("- 192.0.2.41\n") && !o.stdout.contains("192.0.2.40"), "merged:\n{}", o.stdout);
+    assert!(o.stdout.contains("pasted: '[REDACTED]'"), "a secret's value pasted by hand:\n{}", o.stdout);
+    let o = run_in(&dir, &["config", "--help"], &[]);
+    assert!(o.stdout.contains("with every secret redacted"), "{}", o.stdout);
+}
+
+#[test]
+fn a_secret_read_by_erb_never_shows_in_an_error() {
+    // The secret lands where a host goes: the error quotes the value, redacted.
+    let config = ERB_CONFIG.replace("ENV.fetch(\"BATON_T_HOST\", \"192.0.2.40\")", "ENV[\"BATON_T_DB_PW\"]");
+    let dir = app("erb-secret", &config, &[(".env", "BATON_T_DB_PW=db pw-5531\n")]);
+    let o = run_in(&dir, &["app", "details", "--dry-run"], &[("BATON_T_REGISTRY_PW", "reg-pw-8812")]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(!o.stderr.contains("db pw-5531"), "{}", o.stderr);
+    assert_eq!(
+        o.stderr,
+        "error: config/deploy.yml:4: servers.0: \"[REDACTED]\" is not a valid host name (letters, digits and '-' in dot-separated labels, or an IP address)\n"
+    );
+}
+
+#[test]
+fn erb_in_the_config_is_evaluated_and_what_is_not_supported_is_named() {
+    let dir = app("erb-ok", ERB_CONFIG, &[]);
+    let env = [("BATON_T_HOST", "192.0.2.77"), ("BATON_T_REGISTRY_PW", "reg-pw-8812"), ("BATON_T_DB_PW", "db-pw-5531")];
+    let o = run_in(&dir, &["app", "details", "--dry-run"], &env);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.starts_with("App Host: 192.0.2.77\n"), "{}", o.stdout);
+
+    let bad = "service: app\nimage: app\n# a comment: <%= ENV['BATON_T_HOST'] %>\nservers:\n  - <%= ENV[\"BATON_T_NOT_SET\"] %>\nregistry:\n  username: <%= `whoami` %>\n  password: [P]\nlabels:\n  when: <%= Time.now\n";
+    let dir = app(
+        "erb-bad",
+        bad,
+        &[(
+            "config/deploy.staging.yml",
+            "\n\nlabels:\n  a: <% if true %>x<% end %>\n  b: <%= ENV.fetch('BATON_T_NOT_SET', 'fine') %>\n",
+        )],
+    );
+    let o = run_in(&dir, &["app", "details", "--dry-run", "-d", "staging"], &[("BATON_T_HOST", "192.0.2.77")]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    for line in o.stderr.lines() {
+        assert!(line.starts_with("error: config/deploy."), "{line}");
+        assert!(line.contains("; "), "says what to do: {line}");
+    }
+    insta::assert_snapshot!(o.stderr);
+}
+
+#[test]
+fn yaml_errors_after_erb_keep_their_line_numbers() {
+    let config = format!(
+        "service: <%= ENV.fetch('BATON_T_SERVICE', 'a-long-service-name') %>\nimage: app\nservers:\n  - <%= ENV.fetch('BATON_T_HOST', '192.0.2.5') %>\n{REGISTRY}healthcheck:\n  interval: soon\n"
+    );
+    let dir = app("erb-lines", &config, &[]);
+    let o = run_in(&dir, &["app", "details", "--dry-run"], &[]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(o.stderr.starts_with("error: config/deploy.yml:9: healthcheck.interval: "), "{}", o.stderr);
+}
+
+// ------------------------------------------------------- init, envify ----
+
+#[test]
+fn init_creates_what_is_missing_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("baton-cli-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let o = run_in(&dir, &["init", "--bundle"], &[]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(o.stderr.starts_with("error: --bundle: ") && o.stderr.contains("not a gem"), "{}", o.stderr);
+    assert_eq!(std::fs::read_dir(&dir).expect("ls").count(), 0, "--bundle created nothing");
+
+    let o = run_in(&dir, &["init"], &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let mode = |p: &str| std::fs::metadata(dir.join(p)).expect(p).permissions().mode() & 0o777;
+    assert_eq!(mode(".env"), 0o600);
+    for hook in ["pre-connect", "pre-build", "pre-deploy", "post-deploy"] {
+        assert_eq!(mode(&format!(".kamal/hooks/{hook}.sample")) & 0o111, 0o111, "{hook} is executable");
+    }
+    // The template is a config baton reads without a warning.
+    let o = run_in(&dir, &["config"], &[]);
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""), "{}", o.stdout);
+    assert!(o.stdout.contains("service: my-app"), "{}", o.stdout);
+
+    std::fs::write(dir.join("config/deploy.yml"), "mine\n").expect("write");
+    std::fs::write(dir.join(".env"), "MINE=1\n").expect("write");
+    let o = run_in(&dir, &["init"], &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(std::fs::read_to_string(dir.join("config/deploy.yml")).expect("read"), "mine\n");
+    assert_eq!(std::fs::read_to_string(dir.join(".env")).expect("read"), "MINE=1\n");
+    assert_eq!(
+        o.stdout,
+        "config/deploy.yml already exists; left as it is (remove it first to create a new one)\n.env already exists; left as it is\n.kamal/hooks already exists; left as it is (remove it first to get the sample hooks)\n"
+    );
+}
+
+#[test]
+fn envify_writes_the_env_file_0600_then_pushes_it() {
+    use std::os::unix::fs::PermissionsExt;
+    // Port 1 on loopback refuses at once: env push fails fast, after the write.
+    let config = format!("service: app\nimage: app\nservers:\n  - 127.0.0.1:1\nssh:\n  config: /dev/null\nenv:\n  secret: [BATON_T_DB_PW]\n{REGISTRY}");
+    let template = "# written by envify\nBATON_T_DB_PW=<%= ENV.fetch(\"BATON_T_SOURCE\") %>\nKAMAL_REGISTRY_PASSWORD=<%= ENV.fetch('BATON_T_UNSET', \"reg-pw-8812\") %>\n";
+    let dir =
+        app("envify", &config, &[(".env.erb", template), (".env", "OLD=1\n"), (".env.staging.erb", "A=<%= 1 %>\n")]);
+    std::fs::set_permissions(dir.join(".env"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let o = run_in(&dir, &["envify", "--dry-run"], &[("BATON_T_SOURCE", "db-pw-5531")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_no_secret(&o, "envify --dry-run");
+    assert_eq!(std::fs::read_to_string(dir.join(".env")).expect("read"), "OLD=1\n", "--dry-run writes nothing");
+    assert!(o.stdout.contains("Would write .env (2 variables, mode 0600) from .env.erb"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("cat > .kamal/env/roles/app-web.env    # standard input: 25 bytes, not shown"),
+        "{}",
+        o.stdout
+    );
+
+    let o = run_in(&dir, &["envify"], &[("BATON_T_SOURCE", "db-pw-5531")]);
+    assert_no_secret(&o, "envify");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".env")).expect("read"),
+        "# written by envify\nBATON_T_DB_PW=db-pw-5531\nKAMAL_REGISTRY_PASSWORD=reg-pw-8812\n"
+    );
+    assert_eq!(std::fs::metadata(dir.join(".env")).expect("stat").permissions().mode() & 0o777, 0o600);
+    assert!(o.stdout.starts_with("Wrote .env (2 variables, mode 0600) from .env.erb\n"), "{}", o.stdout);
+    assert_eq!(o.code, 1, "env push ran and could not connect:\n{}{}", o.stdout, o.stderr);
+    assert!(o.stderr.contains("127.0.0.1:1: lock failed"), "{}", o.stderr);
+
+    let o = run_in(&dir, &["envify", "-d", "staging"], &[]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.starts_with("error: .env.staging.erb:1: <%= 1 %>: this ERB is not supported"), "{}", o.stderr);
+    assert!(!dir.join(".env.staging").exists());
+    let o = run_in(&dir, &["envify", "-d", "production"], &[]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.starts_with("error: .env.production.erb: no such file; "), "{}", o.stderr);
+}

@@ -489,5 +489,38 @@ pub fn env_file_write(cfg: &Config, role: &str) -> Command {
     ])
 }
 
+/// `docker -v`: the Docker client is installed (Kamal's `installed?`).
+pub fn docker_installed() -> Command {
+    docker().fixed("-v")
+}
+
+/// `curl --version`: curl is installed.
+pub fn curl_installed() -> Command {
+    Command::program("curl").fixed("--version")
+}
+
+/// Whether the SSH user is root (Kamal's `superuser?`).
+pub fn superuser() -> Command {
+    Command::new().fixed("[ \"${EUID:-$(id -u)}\" -eq 0 ]")
+}
+
+/// The script Kamal pipes into a root shell to install Docker.
+pub const DOCKER_INSTALL_URL: &str = "https://get.docker.com";
+
+/// Install Docker where `docker -v` fails, as root only, with Docker's
+/// convenience script (Kamal's `install`):
+/// `docker -v || { [ "${EUID:-$(id -u)}" -eq 0 ] && curl -fsSL https://get.docker.com | sh ; }`
+pub fn install_docker() -> Command {
+    let fetch = Command::program("curl").fixed("-fsSL").arg(DOCKER_INSTALL_URL);
+    docker_installed()
+        .fixed("||")
+        .fixed("{")
+        .then(superuser())
+        .fixed("&&")
+        .then(Command::pipe_all([fetch, Command::program("sh")]))
+        .fixed(";")
+        .fixed("}")
+}
+
 #[cfg(test)]
 mod tests;

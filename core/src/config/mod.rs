@@ -6,6 +6,7 @@
 
 mod build;
 mod context;
+pub mod document;
 mod keys;
 mod lines;
 pub mod names;
