@@ -108,6 +108,10 @@ pub enum Cmd {
         /// terminal).
         #[arg(long)]
         commands: bool,
+        /// Also write the rollout's lanes (each host and role: waiting, starting, serving old +
+        /// new, draining, done) as an SVG picture to FILE.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
     /// App commands (as `kamal app`).
     App {

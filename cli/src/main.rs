@@ -65,7 +65,7 @@ fn build_plan(g: &Global, message: &str, needs_version: bool) -> Result<Plan, Us
 
 fn run(cli: Cli) -> Result<i32, UsageError> {
     match &cli.command {
-        Cmd::Plan { from, faults, seed, json, now, app_start, proxy_jitter, pulled, timeline, commands } => {
+        Cmd::Plan { from, faults, seed, json, now, app_start, proxy_jitter, pulled, timeline, commands, svg } => {
             let mut plan = build_plan(&cli.global, "Automatic deploy lock", true)?;
             // The plan's time comes from --now or the seed, never the clock.
             let now = now.clone().unwrap_or_else(|| plan_cmd::now_from_seed(*seed));
@@ -83,6 +83,7 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
                     pulled: *pulled,
                     full: *timeline == args::Timeline::Full,
                     whole_commands: *commands,
+                    svg: svg.clone(),
                 },
             )
         }

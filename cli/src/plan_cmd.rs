@@ -59,6 +59,8 @@ pub struct PlanArgs {
     pub full: bool,
     /// `--commands`: commands whole.
     pub whole_commands: bool,
+    /// `--svg FILE`: the lanes as SVG.
+    pub svg: Option<std::path::PathBuf>,
 }
 
 /// Lines are cut (commands) or wrapped (prose) to this width when the
@@ -111,8 +113,48 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
         serde_json::to_string_pretty(&doc).expect("the plan serialises") + "\n"
     } else {
         let view = View { width: width(), whole_commands: args.whole_commands, full: args.full };
-        compact::render(&doc, &sim, &view)
+        let text = compact::render(&doc, &sim, &view);
+        match anstream::AutoStream::choice(&std::io::stdout()) {
+            anstream::ColorChoice::Never => text,
+            _ => colour(&text),
+        }
     };
+    if let Some(path) = &args.svg {
+        std::fs::write(path, baton_core::sim::lanes::svg(&doc, &sim)).map_err(|e| {
+            UsageError::new(
+                "--svg",
+                format!("cannot write {}: {e}; give a file in a directory that exists", path.display()),
+            )
+        })?;
+    }
     crate::out::print(&text);
     Ok(if sim.report.clean() { 0 } else { 3 })
+}
+
+/// Colour for a terminal (the text is the same without it): failures and
+/// gaps red, serving green, the proxy cyan, health turning, the lanes.
+fn colour(text: &str) -> String {
+    use anstyle::AnsiColor::{Blue, Cyan, Green, Red, Yellow};
+    let paint = |s: &str, style: anstyle::Style| format!("{style}{s}{style:#}");
+    let rules: [(&str, anstyle::Style); 14] = [
+        ("FAILED", Red.on_default().bold()),
+        ("FAILS", Red.on_default().bold()),
+        ("GAP ", Red.on_default().bold()),
+        ("kept serving", Green.on_default()),
+        ("the deploy succeeds", Green.on_default().bold()),
+        ("deploy succeeded", Green.on_default().bold()),
+        ("turns healthy", Green.on_default()),
+        ("turns unhealthy", Yellow.on_default()),
+        ("stops routing to", Cyan.on_default()),
+        ("routes to", Cyan.on_default()),
+        ("░", Yellow.on_default()),
+        ("█", Green.on_default()),
+        ("▓", Blue.on_default()),
+        ("×", Red.on_default().bold()),
+    ];
+    let mut out = text.to_string();
+    for (word, style) in rules {
+        out = out.replace(word, &paint(word, style));
+    }
+    out
 }

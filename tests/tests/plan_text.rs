@@ -97,3 +97,43 @@ fn two_hundred_hosts_stay_readable() {
     assert!(text.contains("web-2 … web-200 (199 hosts)"), "alike rows are folded:\n{text}");
     assert!(text.contains("same as web-"), "alike hosts are folded in the timeline:\n{text}");
 }
+
+#[test]
+fn lanes_in_the_terminal_and_as_svg() {
+    let demo = root().join("examples/demo");
+    let svg = std::env::temp_dir().join(format!("baton-plan-{}.svg", std::process::id()));
+    let svg_arg = svg.display().to_string();
+    let (_, text) = plan_in(&demo, &[BOOT, &["--svg", &svg_arg]].concat());
+    let lanes: Vec<&str> = text.lines().filter(|l| l.contains(" │")).collect();
+    assert_eq!(lanes.len(), 4, "one lane per host and role:\n{text}");
+    for lane in &lanes {
+        assert!(lane.contains('░') && lane.contains('█') && lane.contains('▓'), "starting, serving, draining: {lane}");
+    }
+    assert!(text.contains("░ starting  █ serving old + new  ▓ draining"), "the legend:\n{text}");
+    let picture = std::fs::read_to_string(&svg).expect("--svg wrote the file");
+    std::fs::remove_file(&svg).ok();
+    assert!(picture.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{picture}");
+    assert!(picture.trim_end().ends_with("</svg>"), "{picture}");
+    for host in ["192.0.2.11 web", "192.0.2.12 web", "192.0.2.13 web", "192.0.2.13 jobs"] {
+        assert!(picture.contains(&format!(">{host}</text>")), "no lane for {host}:\n{picture}");
+    }
+    assert!(picture.matches("<rect ").count() >= 4 * 3, "starting, serving and draining on every lane:\n{picture}");
+}
+
+#[test]
+fn colour_only_when_asked_and_never_with_no_color() {
+    let demo = root().join("examples/demo");
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(common::baton_bin());
+        cmd.args(BOOT).current_dir(&demo).env("USER", "deployer").env_remove("VERSION");
+        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE").env_remove("CLICOLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        String::from_utf8(cmd.output().expect("run baton").stdout).expect("UTF-8")
+    };
+    assert!(!run(&[]).contains('\u{1b}'), "no colour when stdout is not a terminal");
+    let forced = run(&[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.contains("\u{1b}[32mkept serving\u{1b}[0m"), "{forced}");
+    assert!(!run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains('\u{1b}'), "NO_COLOR wins");
+}

@@ -135,14 +135,28 @@ fn row_class(r: &Row) -> (String, Option<String>, String, Option<bool>, RowOutco
     (r.role.clone(), r.from.clone(), r.to.clone(), r.keeps_serving, r.outcome)
 }
 
-/// The summary: the table of hosts and roles, the wall time, the gaps, the
-/// outcome and the assumptions.
-pub fn summary(doc: &PlanDoc, view: &View) -> Vec<String> {
+/// A row of the summary, or alike rows folded into one.
+pub enum Folded<'a> {
+    One(&'a Row),
+    Many {
+        /// `web-2 … web-200 (199 hosts)`.
+        label: String,
+        role: String,
+        /// The row shown before them, which they are like.
+        like: &'a Row,
+        /// Their first start and last end.
+        start: Option<Time>,
+        end: Option<Time>,
+    },
+}
+
+/// The summary's rows, role by role (as the config lists them), hosts in
+/// config order; more than [`FOLD_ROWS_OVER`] alike rows in a row fold
+/// into the first and one line for the rest.
+pub fn fold_rows(doc: &PlanDoc) -> Vec<Folded<'_>> {
     let mut rows: Vec<&Row> = doc.summary.rows.iter().collect();
-    // Role by role (as the config lists them), hosts in config order.
     rows.sort_by_key(|r| (doc.roles.iter().position(|x| *x == r.role), doc.hosts.iter().position(|h| *h == r.host)));
-    let mut table: Vec<[String; 6]> =
-        vec![["HOST".into(), "ROLE".into(), "VERSION".into(), "HANDOVER".into(), "SERVING".into(), "OUTCOME".into()]];
+    let mut out = vec![];
     let mut i = 0;
     while i < rows.len() {
         let class = row_class(rows[i]);
@@ -152,24 +166,46 @@ pub fn summary(doc: &PlanDoc, view: &View) -> Vec<String> {
         }
         let run = &rows[i..j];
         let shown = if run.len() > FOLD_ROWS_OVER { 1 } else { run.len() };
-        for r in &run[..shown] {
-            let outcome = r.outcome.as_str().to_string();
-            table.push([r.host.clone(), r.role.clone(), versions(r), span(r), serving(r), outcome]);
-        }
+        out.extend(run[..shown].iter().map(|r| Folded::One(r)));
         if run.len() > shown {
             let rest = &run[shown..];
             let hosts: Vec<&str> = rest.iter().map(|r| r.host.as_str()).collect();
-            let first = rest.iter().filter_map(|r| r.start_ms).min();
-            let last = rest.iter().filter_map(|r| r.end_ms).max();
-            let window = match (first, last) {
-                (Some(a), Some(b)) => format!("{} … {}", secs(a), secs(b)),
-                _ => "-".into(),
-            };
-            let r = run[0];
-            let outcome = format!("{}: same as {}", r.outcome.as_str(), r.host);
-            table.push([host_range(&hosts, &doc.hosts), r.role.clone(), versions(r), window, serving(r), outcome]);
+            out.push(Folded::Many {
+                label: host_range(&hosts, &doc.hosts),
+                role: run[0].role.clone(),
+                like: run[0],
+                start: rest.iter().filter_map(|r| r.start_ms).min(),
+                end: rest.iter().filter_map(|r| r.end_ms).max(),
+            });
         }
         i = j;
+    }
+    out
+}
+
+/// The table of hosts and roles.
+pub fn table(doc: &PlanDoc, view: &View) -> Vec<String> {
+    let mut table: Vec<[String; 6]> =
+        vec![["HOST".into(), "ROLE".into(), "VERSION".into(), "HANDOVER".into(), "SERVING".into(), "OUTCOME".into()]];
+    for f in fold_rows(doc) {
+        match f {
+            Folded::One(r) => table.push([
+                r.host.clone(),
+                r.role.clone(),
+                versions(r),
+                span(r),
+                serving(r),
+                r.outcome.as_str().into(),
+            ]),
+            Folded::Many { label, role, like, start, end } => {
+                let window = match (start, end) {
+                    (Some(a), Some(b)) => format!("{} … {}", secs(a), secs(b)),
+                    _ => "-".into(),
+                };
+                let outcome = format!("{}: same as {}", like.outcome.as_str(), like.host);
+                table.push([label, role, versions(like), window, serving(like), outcome]);
+            }
+        }
     }
     let mut w = [0usize; 6];
     for row in &table {
@@ -177,21 +213,18 @@ pub fn summary(doc: &PlanDoc, view: &View) -> Vec<String> {
             w[k] = w[k].max(cell.chars().count());
         }
     }
-    let mut out: Vec<String> = table
+    table
         .iter()
         .map(|row| {
             let cells: Vec<String> =
                 row.iter().enumerate().map(|(k, c)| format!("{c}{}", " ".repeat(w[k] - c.chars().count()))).collect();
             cut(cells.join("  ").trim_end(), view.width)
         })
-        .collect();
-    out.push(String::new());
-    out.extend(tail(doc, view));
-    out
+        .collect()
 }
 
 /// Wall time, gaps, outcome, lock and assumptions.
-fn tail(doc: &PlanDoc, view: &View) -> Vec<String> {
+pub fn tail(doc: &PlanDoc, view: &View) -> Vec<String> {
     let mut out = vec![format!("Predicted wall time: {}", secs(doc.duration_ms))];
     if doc.gaps.is_empty() {
         out.push("Serving gaps: none (every host kept a healthy target for every role)".into());
@@ -507,7 +540,11 @@ pub fn render(doc: &PlanDoc, sim: &Simulation, view: &View) -> String {
     );
     let mut lines = wrap("", &header, 2, view.width);
     lines.push(String::new());
-    lines.extend(summary(doc, view));
+    lines.extend(table(doc, view));
+    lines.push(String::new());
+    lines.extend(crate::sim::lanes::chart(doc, sim, view));
+    lines.push(String::new());
+    lines.extend(tail(doc, view));
     lines.push(String::new());
     if view.full {
         lines.push("Timeline: every command, read and answer".into());

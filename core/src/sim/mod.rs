@@ -6,6 +6,7 @@ pub mod compact;
 pub mod doc;
 pub mod events;
 pub mod fleet;
+pub mod lanes;
 pub mod report;
 pub mod summary;
 
