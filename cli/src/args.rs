@@ -47,7 +47,7 @@ pub struct Global {
     about = "Zero-downtime deploys of containerised apps over SSH, with Kamal 1's config and cord handover",
     long_about = "baton boots containerised web apps on a fleet of servers over SSH with Kamal 1's \"cord\" handover, \
 reading the same config/deploy.yml. `baton plan` simulates a boot against a simulated fleet and prints \
-its timeline and any serving gap, without contacting a server.",
+what each host would do, any serving gap and the outcome, without contacting a server.",
     disable_help_flag = true,
     disable_version_flag = true
 )]
@@ -63,7 +63,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Simulate `app boot` against a simulated fleet and print its timeline, serving gaps and outcome.
+    /// Simulate `app boot` against a simulated fleet: a summary per host and role, the serving gaps,
+    /// the outcome, then a timeline of what changes.
     ///
     /// Exit code 0 when the deploy would succeed with no serving gap, 3 when it would fail or open a gap.
     Plan {
@@ -78,9 +79,16 @@ pub enum Cmd {
         /// Seed for the simulation's randomness (run id, proxy jitter).
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Print the prediction as JSON (outcome, duration_ms, gaps, failures, effects).
+        /// Print the prediction as JSON: the summary, every effect with its result, every event
+        /// (the proxy's and Docker's too), the lock, warnings, assumptions (docs/plan-json.md).
+        /// The same inputs and seed give the same bytes.
         #[arg(long)]
         json: bool,
+        /// The time the plan pretends it is (RFC 3339, UTC, e.g. 2026-11-27T10:00:00Z), as written
+        /// into the lock details [default: from the seed: 2026-01-01T00:00:00Z plus SEED seconds,
+        /// modulo a year]. The plan never reads the clock.
+        #[arg(long, value_name = "TIME", value_parser = rfc3339)]
+        now: Option<String>,
         /// How long the app takes to answer its health check after its container starts.
         #[arg(long, value_name = "DURATION", default_value = "1.2s", value_parser = duration_ms)]
         app_start: u64,
@@ -91,6 +99,19 @@ pub enum Cmd {
         /// The hosts already have the image (`kamal build pull` ran): no pull time.
         #[arg(long)]
         pulled: bool,
+        /// What the timeline shows: `compact`, what changes (commands that change a host, the
+        /// proxy, health, failures; reads folded into the waits they belong to, alike hosts
+        /// folded), or `full`: every command, read and answer.
+        #[arg(long, value_enum, value_name = "WHAT", default_value = "compact")]
+        timeline: Timeline,
+        /// Print commands whole instead of cutting them to the terminal's width (160 when not a
+        /// terminal).
+        #[arg(long)]
+        commands: bool,
+        /// Also write the rollout's lanes (each host and role: waiting, starting, serving old +
+        /// new, draining, done) as an SVG picture to FILE.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
     /// Build and push the image, then boot it on every host, under one lock (as `kamal deploy`).
     ///
@@ -178,6 +199,15 @@ pub enum Cmd {
     Envify,
     /// Print baton's own version.
     Version,
+}
+
+/// `baton plan --timeline`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeline {
+    /// What changes, with reads folded into waits and alike hosts folded.
+    Compact,
+    /// Every command, read and answer.
+    Full,
 }
 
 #[derive(Subcommand, Debug)]
@@ -327,6 +357,13 @@ pub enum AppCmd {
 /// A duration on the command line (`1.5s`, `800ms`, `2m`), in milliseconds.
 fn duration_ms(s: &str) -> Result<u64, String> {
     baton_core::config::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration (e.g. 1.5s, 800ms)"))
+}
+
+/// An RFC 3339 time in UTC, normalised to whole seconds (`2026-11-27T10:00:00Z`).
+fn rfc3339(s: &str) -> Result<String, String> {
+    humantime::parse_rfc3339(s)
+        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time in UTC ({e}); write e.g. 2026-11-27T10:00:00Z"))
 }
 
 /// Global options that mean nothing for a command: hidden from its help and

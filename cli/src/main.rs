@@ -66,8 +66,11 @@ fn build_plan(g: &Global, message: &str, needs_version: bool) -> Result<Plan, Us
 
 fn run(cli: Cli) -> Result<i32, UsageError> {
     match &cli.command {
-        Cmd::Plan { from, faults, seed, json, app_start, proxy_jitter, pulled } => {
-            let plan = build_plan(&cli.global, "Automatic deploy lock", true)?;
+        Cmd::Plan { from, faults, seed, json, now, app_start, proxy_jitter, pulled, timeline, commands, svg } => {
+            let mut plan = build_plan(&cli.global, "Automatic deploy lock", true)?;
+            // The plan's time comes from --now or the seed, never the clock.
+            let now = now.clone().unwrap_or_else(|| plan_cmd::now_from_seed(*seed));
+            plan.lock.at_utc = now.clone();
             plan_cmd::run(
                 plan,
                 &plan_cmd::PlanArgs {
@@ -75,9 +78,13 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
                     faults: faults.clone(),
                     seed: *seed,
                     json: *json,
+                    now,
                     app_start: *app_start,
                     proxy_jitter: *proxy_jitter,
                     pulled: *pulled,
+                    full: *timeline == args::Timeline::Full,
+                    whole_commands: *commands,
+                    svg: svg.clone(),
                 },
             )
         }

@@ -3,6 +3,8 @@
 use crate::load::UsageError;
 use baton_core::config::{parse_duration, Config};
 use baton_core::plan::Plan;
+use baton_core::sim::compact::{self, View};
+use baton_core::sim::doc::{self, Meta};
 use baton_core::sim::fleet::{Fault, FaultKind, When, STEP_KINDS};
 use baton_core::sim::{simulate, Scenario};
 
@@ -48,9 +50,39 @@ pub struct PlanArgs {
     pub faults: Vec<String>,
     pub seed: u64,
     pub json: bool,
+    /// RFC 3339: the time the plan pretends it is.
+    pub now: String,
     pub app_start: u64,
     pub proxy_jitter: Option<u64>,
     pub pulled: bool,
+    /// `--timeline full`: every command, read and answer.
+    pub full: bool,
+    /// `--commands`: commands whole.
+    pub whole_commands: bool,
+    /// `--svg FILE`: the lanes as SVG.
+    pub svg: Option<std::path::PathBuf>,
+}
+
+/// Lines are cut (commands) or wrapped (prose) to this width when the
+/// output is not a terminal.
+pub const DEFAULT_WIDTH: usize = 160;
+
+/// The terminal's width, or [`DEFAULT_WIDTH`] when stdout is not one.
+fn width() -> usize {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return DEFAULT_WIDTH;
+    }
+    terminal_size::terminal_size().map_or(DEFAULT_WIDTH, |(w, _)| (w.0 as usize).max(60))
+}
+
+/// 2026-01-01T00:00:00Z plus `seed` seconds, modulo a year: the plan's time
+/// when `--now` is not given, so that the same seed gives the same plan.
+pub fn now_from_seed(seed: u64) -> String {
+    const BASE: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+    const YEAR: u64 = 365 * 86_400;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(BASE + seed % YEAR);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// Returns the exit code: 0 clean, 3 failed or gap.
@@ -70,42 +102,59 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
         pulled: args.pulled,
         ..Scenario::default()
     };
-    let assumptions = assumptions(&plan, &scenario);
-    let version = plan.version.clone();
-    let hosts = plan.hosts.len();
-    let sim = simulate(plan, &scenario);
-    let text = if args.json {
-        serde_json::to_string_pretty(&sim.report).expect("report serialises") + "\n"
-    } else {
-        let from = args.from.as_deref().map(|v| format!(" from {v}")).unwrap_or_else(|| " (first deploy)".into());
-        format!(
-            "baton plan: app boot of {version} on {hosts} host(s){from}, seed {} (simulated; nothing is contacted)\n{assumptions}\n{}\n{}",
-            args.seed,
-            sim.run.trace.render(),
-            sim.report.summary()
-        )
+    let meta = Meta {
+        baton_version: env!("CARGO_PKG_VERSION").to_string(),
+        now: args.now.clone(),
+        fault_specs: args.faults.clone(),
     };
+    let sim = simulate(plan.clone(), &scenario);
+    let doc = doc::build(&plan, &scenario, &sim, &meta);
+    let text = if args.json {
+        serde_json::to_string_pretty(&doc).expect("the plan serialises") + "\n"
+    } else {
+        let view = View { width: width(), whole_commands: args.whole_commands, full: args.full };
+        let text = compact::render(&doc, &sim, &view);
+        match anstream::AutoStream::choice(&std::io::stdout()) {
+            anstream::ColorChoice::Never => text,
+            _ => colour(&text),
+        }
+    };
+    if let Some(path) = &args.svg {
+        std::fs::write(path, baton_core::sim::lanes::svg(&doc, &sim)).map_err(|e| {
+            UsageError::new(
+                "--svg",
+                format!("cannot write {}: {e}; give a file in a directory that exists", path.display()),
+            )
+        })?;
+    }
     crate::out::print(&text);
     Ok(if sim.report.clean() { 0 } else { 3 })
 }
 
-/// What the prediction assumes, in one paragraph (the flags change it).
-fn assumptions(plan: &Plan, scenario: &Scenario) -> String {
-    let costs = baton_core::sim::fleet::Costs::default();
-    let cfg = &plan.config;
-    let s = baton_core::time::fmt_secs;
-    let jitter = scenario.jitter.unwrap_or(cfg.baton.proxy_pickup_ms / 2);
-    let pull = if scenario.pulled {
-        "the hosts have the image".to_string()
-    } else {
-        format!("pulling the image takes {}s (--pulled: the hosts have it)", s(costs.pull))
-    };
-    format!(
-        "Assumes: SSH handshake {}s, docker run {}s, the app answers {}s after its container starts (--app-start), the proxy notices a change after {}s + up to {}s (baton.proxy_pickup, --proxy-jitter); {pull}.\n",
-        s(costs.connect),
-        s(costs.run),
-        s(scenario.app_start.unwrap_or_default()),
-        s(cfg.baton.proxy_pickup_ms),
-        s(jitter),
-    )
+/// Colour for a terminal (the text is the same without it): failures and
+/// gaps red, serving green, the proxy cyan, health turning, the lanes.
+fn colour(text: &str) -> String {
+    use anstyle::AnsiColor::{Blue, Cyan, Green, Red, Yellow};
+    let paint = |s: &str, style: anstyle::Style| format!("{style}{s}{style:#}");
+    let rules: [(&str, anstyle::Style); 14] = [
+        ("FAILED", Red.on_default().bold()),
+        ("FAILS", Red.on_default().bold()),
+        ("GAP ", Red.on_default().bold()),
+        ("kept serving", Green.on_default()),
+        ("the deploy succeeds", Green.on_default().bold()),
+        ("deploy succeeded", Green.on_default().bold()),
+        ("turns healthy", Green.on_default()),
+        ("turns unhealthy", Yellow.on_default()),
+        ("stops routing to", Cyan.on_default()),
+        ("routes to", Cyan.on_default()),
+        ("░", Yellow.on_default()),
+        ("█", Green.on_default()),
+        ("▓", Blue.on_default()),
+        ("×", Red.on_default().bold()),
+    ];
+    let mut out = text.to_string();
+    for (word, style) in rules {
+        out = out.replace(word, &paint(word, style));
+    }
+    out
 }

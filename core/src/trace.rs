@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 /// Collects trace lines as a driver runs a machine.
 #[derive(Debug, Default, Clone)]
 pub struct Trace {
-    /// (time, line); kept in the order added, rendered sorted by time.
-    lines: Vec<(Time, String)>,
+    /// (time, line, may be cut: a command or its answer); kept in the
+    /// order added, rendered sorted by time.
+    lines: Vec<(Time, String, bool)>,
     /// host and role of each effect, to label its observation.
     who: BTreeMap<EffectId, (String, String)>,
     /// Show progress events (off for compact snapshots).
@@ -34,6 +35,26 @@ pub struct Trace {
     held: BTreeMap<EffectId, (Time, String, String)>,
     /// Last answer of each (host, command) poll.
     last_answer: BTreeMap<String, String>,
+}
+
+/// A failure in one line: the step, then why.
+pub fn failure_text(f: &crate::failure::Failure) -> String {
+    match f.step {
+        Some(step) => format!("{step}: {}", f.why),
+        None => f.why.to_string(),
+    }
+}
+
+/// How a run ended, in a few words (the `END` line).
+pub fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Succeeded => "deploy succeeded".to_string(),
+        Outcome::LockHeld { details } => format!("deploy lock found, nothing changed: {}", details.replace('\n', "; ")),
+        Outcome::Failed { failures } => {
+            let hosts: std::collections::BTreeSet<&str> = failures.iter().map(|f| f.host.as_str()).collect();
+            format!("deploy failed on {} host(s)", hosts.len())
+        }
+    }
 }
 
 fn one_line(s: &str) -> String {
@@ -71,7 +92,7 @@ impl Trace {
 
     fn push(&mut self, t: Time, host: &str, role: &str, kind: &str, text: &str) {
         let line = Self::format(t, host, role, kind, text);
-        self.lines.push((t, line));
+        self.lines.push((t, line, false));
     }
 
     pub fn effect(&mut self, t: Time, e: &Effect) {
@@ -85,7 +106,8 @@ impl Trace {
             let line = Self::format(t, &c.host, &role, kind, &text);
             self.held.insert(c.id, (t, line, format!("{} {text}", c.host)));
         } else {
-            self.push(t, &c.host.clone(), &role, kind, &text);
+            let line = Self::format(t, &c.host, &role, kind, &text);
+            self.lines.push((t, line, true));
         }
     }
 
@@ -113,9 +135,10 @@ impl Trace {
                 return;
             }
             self.last_answer.insert(key, text.clone());
-            self.lines.push((pt, pline));
+            self.lines.push((pt, pline, true));
         }
-        self.push(t, &host, &role, kind, &text);
+        let line = Self::format(t, &host, &role, kind, &text);
+        self.lines.push((t, line, true));
     }
 
     pub fn event(&mut self, t: Time, e: &Event) {
@@ -125,27 +148,11 @@ impl Trace {
             }
             Event::Progress { .. } | Event::Audit { .. } | Event::StepDone(_) => {}
             Event::Warning { host, message } => self.push(t, host.as_deref().unwrap_or("-"), "", "WARN", message),
-            Event::HostFailed(f) => {
-                let text = match f.step {
-                    Some(step) => format!("{step}: {}", f.why),
-                    None => f.why.to_string(),
-                };
-                self.push(t, &f.host, f.role.as_deref().unwrap_or(""), "FAILED", &text)
-            }
+            Event::HostFailed(f) => self.push(t, &f.host, f.role.as_deref().unwrap_or(""), "FAILED", &failure_text(f)),
             Event::LockKept { host, reason } => self.push(t, host, "", "LOCK", &format!("kept: {reason}")),
             Event::LockReleased { host } => self.push(t, host, "", "LOCK", "released"),
             Event::Finished(o) => {
-                let text = match o {
-                    Outcome::Succeeded => "deploy succeeded".to_string(),
-                    Outcome::LockHeld { details } => {
-                        format!("deploy lock found, nothing changed: {}", details.replace('\n', "; "))
-                    }
-                    Outcome::Failed { failures } => {
-                        let hosts: std::collections::BTreeSet<&str> =
-                            failures.iter().map(|f| f.host.as_str()).collect();
-                        format!("deploy failed on {} host(s)", hosts.len())
-                    }
-                };
+                let text = outcome_text(o);
                 self.push(t, "-", "", "END", &text);
             }
         }
@@ -166,9 +173,25 @@ impl Trace {
 
     /// The lines in time order (stable: equal times keep the order added).
     pub fn lines(&self) -> Vec<&str> {
-        let mut v: Vec<&(Time, String)> = self.lines.iter().collect();
-        v.sort_by_key(|(t, _)| *t);
-        v.into_iter().map(|(_, l)| l.as_str()).collect()
+        self.sorted().into_iter().map(|(_, l, _)| l.as_str()).collect()
+    }
+
+    fn sorted(&self) -> Vec<&(Time, String, bool)> {
+        let mut v: Vec<&(Time, String, bool)> = self.lines.iter().collect();
+        v.sort_by_key(|(t, _, _)| *t);
+        v
+    }
+
+    /// The lines in time order, commands and their answers cut to `width`
+    /// characters (ending with `…`).
+    pub fn lines_cut(&self, width: usize) -> Vec<String> {
+        self.sorted()
+            .into_iter()
+            .map(|(_, l, cmd)| match *cmd && l.chars().count() > width {
+                true => l.chars().take(width.saturating_sub(1)).collect::<String>() + "…",
+                false => l.clone(),
+            })
+            .collect()
     }
 
     pub fn render(&self) -> String {

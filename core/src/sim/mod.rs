@@ -2,10 +2,15 @@
 //! time (a test's scripted responder, or the simulated fleet) through the
 //! one [`crate::driver::Driver`], keeping a [`Trace`]. No I/O, no clock.
 
+pub mod compact;
+pub mod doc;
+pub mod events;
 mod faults;
 pub mod fleet;
+pub mod lanes;
 mod local;
 pub mod report;
+pub mod summary;
 
 use crate::deploy::Deploy;
 use crate::driver::Driver;
@@ -24,14 +29,18 @@ pub struct Run {
     pub trace: Trace,
     pub events: Vec<(Time, Event)>,
     pub effects: Vec<(Time, Effect)>,
+    /// Every answer, when it was given to the machine.
+    pub observations: Vec<(Time, Observation)>,
     /// Steps taken (inputs given to the machine).
     pub steps: usize,
 }
 
-/// A responder that also writes the run into a trace.
+/// A responder that also writes the run into a trace, and keeps every
+/// answer it passes on.
 pub struct Traced<'a> {
     pub inner: &'a mut dyn Responder,
     pub trace: &'a mut Trace,
+    pub observations: Vec<(Time, Observation)>,
 }
 
 impl Responder for Traced<'_> {
@@ -48,6 +57,7 @@ impl Responder for Traced<'_> {
     }
     fn on_observation(&mut self, now: Time, obs: &Observation) {
         self.trace.observation(now, obs);
+        self.observations.push((now, obs.clone()));
         self.inner.on_observation(now, obs);
     }
     fn on_wake(&mut self, now: Time, wake: &Wake) {
@@ -84,11 +94,12 @@ pub fn drive_with_interrupt<M: Machine>(
     mut trace: Trace,
     interrupt_at: Option<Time>,
 ) -> Run {
-    let mut traced = Traced { inner: responder, trace: &mut trace };
+    let mut traced = Traced { inner: responder, trace: &mut trace, observations: vec![] };
     let mut d = Driver::new(machine, start, &mut traced);
     d.interrupt_at = interrupt_at;
     d.drive_bounded(&mut traced, max_steps);
-    Run { outcome: d.outcome, end: d.now, trace, events: d.events, effects: d.effects, steps: d.steps }
+    let observations = std::mem::take(&mut traced.observations);
+    Run { outcome: d.outcome, end: d.now, trace, events: d.events, effects: d.effects, observations, steps: d.steps }
 }
 
 /// What to simulate besides the plan itself.
@@ -115,6 +126,9 @@ pub struct Simulation {
     pub run: Run,
     pub fleet: fleet::Fleet,
     pub report: report::Report,
+    /// What the simulated fleet did on its own: containers starting and
+    /// exiting, health turning, the proxy starting and stopping routing.
+    pub fleet_events: Vec<events::FleetEvent>,
 }
 
 /// Build the simulated fleet a scenario starts from.
@@ -199,18 +213,14 @@ pub fn simulate_machine<M: Machine>(plan: &crate::plan::Plan, scenario: &Scenari
     let mut fleet = fleet_for(plan, scenario);
     let trace = Trace::quiet_polls();
     let mut run = drive(machine, &mut fleet, 0, 1_000_000, trace);
-    let horizon = run.end + report::TAIL_MS;
-    for (name, host) in &fleet.hosts {
-        for c in host.containers.iter().filter(|c| c.proxied) {
-            for (t, on) in fleet.proxy_changes(name, c, horizon) {
-                if t <= run.end {
-                    let text =
-                        if on { format!("routes to {}", c.name) } else { format!("stops routing to {}", c.name) };
-                    run.trace.note(t, name, &c.role, "proxy", &text);
-                }
-            }
+    let fleet_events = events::fleet_events(&fleet, run.end);
+    for e in &fleet_events {
+        if let events::FleetChange::Proxy { routes } = e.change {
+            let text =
+                if routes { format!("routes to {}", e.container) } else { format!("stops routing to {}", e.container) };
+            run.trace.note(e.at_ms, &e.host, &e.role, "proxy", &text);
         }
     }
     let report = report::Report::new(&run, &fleet);
-    Simulation { run, fleet, report }
+    Simulation { run, fleet, report, fleet_events }
 }

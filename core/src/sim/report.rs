@@ -112,7 +112,8 @@ pub struct FailureLine {
     pub error: String,
 }
 
-/// The whole prediction, as `baton plan --json` prints it.
+/// The prediction's analysis: outcome, wall time, gaps, failures, every
+/// effect. `baton plan --json` prints the fuller [`crate::sim::doc::PlanDoc`].
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     /// `succeeded`, `failed` or `lock-held`.

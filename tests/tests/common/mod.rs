@@ -214,6 +214,23 @@ impl App {
     }
 }
 
+/// `baton ARGS` run in `dir` as `baton plan` is (no fleet: plan contacts
+/// nothing), as user `deployer`: (exit code, stdout). Panics unless it
+/// exits 0 or 3 (a plan that predicts a failure).
+pub fn plan_in(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(baton_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("USER", "deployer")
+        .env_remove("VERSION")
+        .env_remove("COLUMNS")
+        .output()
+        .expect("run baton");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "baton {args:?} failed: {stderr}");
+    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).expect("UTF-8"))
+}
+
 /// Reset the fleet, push the env files and boot `version`.
 pub fn boot_fresh(f: &Fleet, version: &str) -> App {
     f.reset();

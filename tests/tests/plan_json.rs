@@ -1,0 +1,96 @@
+//! `baton plan --json`, as the binary prints it: valid against the
+//! documented schema (docs/plan.schema.json) in every scenario the example
+//! can show, and the same bytes for the same inputs and seed (time comes
+//! from the seed or `--now`, never the clock).
+
+mod common;
+
+use common::plan_in;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root").to_path_buf()
+}
+
+/// `baton ARGS` in examples/demo: (exit code, stdout).
+fn baton(args: &[&str]) -> (i32, String) {
+    plan_in(&root().join("examples/demo"), args)
+}
+
+fn validator() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(root().join("docs/plan.schema.json")).expect("read docs/plan.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::draft202012::new(&schema).expect("the schema is a valid JSON Schema")
+}
+
+fn check(v: &jsonschema::Validator, args: &[&str]) -> serde_json::Value {
+    let (_, out) = baton(args);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("baton plan --json prints JSON");
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "baton {args:?} does not match docs/plan.schema.json:\n{}", errors.join("\n"));
+    doc
+}
+
+const BOOT: &[&str] = &["plan", "--json", "--version", "v2", "--from", "v1"];
+
+fn with(extra: &[&'static str]) -> Vec<&'static str> {
+    BOOT.iter().copied().chain(extra.iter().copied()).collect()
+}
+
+#[test]
+fn the_json_matches_its_schema_in_every_scenario() {
+    let v = validator();
+    let doc = check(&v, BOOT);
+    assert_eq!(doc["outcome"], "succeeded");
+    assert_eq!(doc["version"], "v2");
+    assert_eq!(doc["seed"], 1);
+    assert_eq!(doc["lock"]["outcome"], "released");
+    assert_eq!(doc["summary"]["rows"].as_array().map(Vec::len), Some(4), "3 web hosts and 1 jobs host");
+    let events = doc["events"].as_array().expect("events");
+    for kind in ["proxy-routes", "proxy-unroutes", "health", "container-started", "container-exited", "finished"] {
+        assert!(events.iter().any(|e| e["type"] == kind), "no {kind} event");
+    }
+    let effects = doc["effects"].as_array().expect("effects");
+    assert!(effects.iter().all(|e| e["result"].is_object()), "every effect of a finished run has its result");
+
+    let doc = check(&v, &with(&["--fault", "192.0.2.12=never-healthy"]));
+    assert_eq!(doc["outcome"], "failed");
+    assert_eq!(doc["lock"]["outcome"], "kept");
+    let failed: Vec<&serde_json::Value> =
+        doc["summary"]["rows"].as_array().expect("rows").iter().filter(|r| r["outcome"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["host"], "192.0.2.12");
+
+    let doc = check(&v, &with(&["--fault", "192.0.2.13=unreachable@run", "--pulled"]));
+    assert_eq!(doc["outcome"], "failed");
+    assert_eq!(doc["assumptions"]["image_pull_ms"], serde_json::Value::Null);
+    assert!(doc["effects"].as_array().expect("effects").iter().any(|e| e["result"]["status"] == "not-connected"));
+
+    let doc = check(&v, &with(&["--fault", "192.0.2.11=unreachable"]));
+    assert_eq!(doc["lock"]["outcome"], "not-taken", "the lock host cannot be reached");
+
+    // A first deploy (no --from).
+    let doc = check(&v, &["plan", "--json", "--version", "v2"]);
+    assert_eq!(doc["assumptions"]["from"], serde_json::Value::Null);
+}
+
+#[test]
+fn the_same_inputs_and_seed_give_the_same_bytes() {
+    let args = with(&["--seed", "7"]);
+    let (_, first) = baton(&args);
+    // A second apart at least, so that a clock in the output would show.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (_, second) = baton(&args);
+    assert!(first == second, "two runs of baton {args:?} differ");
+    let doc: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+    assert_eq!(doc["now"], "2026-01-01T00:00:07Z", "the time comes from the seed");
+    assert!(doc["lock"]["details"].as_str().is_some_and(|d| d.contains("at 2026-01-01T00:00:07Z")));
+
+    // --now sets the time written into the lock; another seed changes the plan.
+    let (_, at) = baton(&with(&["--now", "2027-03-04T05:06:07Z"]));
+    let doc: serde_json::Value = serde_json::from_str(&at).expect("JSON");
+    assert_eq!(doc["now"], "2027-03-04T05:06:07Z");
+    assert!(doc["lock"]["details"].as_str().is_some_and(|d| d.contains("at 2027-03-04T05:06:07Z")));
+    let (_, other) = baton(&with(&["--seed", "8"]));
+    assert_ne!(first, other, "the seed is an input");
+}
