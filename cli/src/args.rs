@@ -96,6 +96,13 @@ pub enum Cmd {
         /// [default: half of baton.proxy_pickup].
         #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
         proxy_jitter: Option<u64>,
+        /// What to simulate: `boot` (`app boot`), or `deploy` / `redeploy` (with the build, the
+        /// pulls, the health check container, the hooks in .kamal/hooks and, for deploy, the prune).
+        #[arg(long, value_enum, value_name = "COMMAND", default_value = "boot")]
+        command: PlanOf,
+        /// How long building and pushing the image takes on this machine (`--command deploy`).
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_ms)]
+        build_time: u64,
         /// The hosts already have the image (`kamal build pull` ran): no pull time.
         #[arg(long)]
         pulled: bool,
@@ -364,6 +371,14 @@ fn rfc3339(s: &str) -> Result<String, String> {
     humantime::parse_rfc3339(s)
         .map(|t| humantime::format_rfc3339_seconds(t).to_string())
         .map_err(|e| format!("{s:?} is not an RFC 3339 time in UTC ({e}); write e.g. 2026-11-27T10:00:00Z"))
+}
+
+/// What `baton plan` simulates.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanOf {
+    Boot,
+    Deploy,
+    Redeploy,
 }
 
 /// Global options that mean nothing for a command: hidden from its help and

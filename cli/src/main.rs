@@ -66,7 +66,21 @@ fn build_plan(g: &Global, message: &str, needs_version: bool) -> Result<Plan, Us
 
 fn run(cli: Cli) -> Result<i32, UsageError> {
     match &cli.command {
-        Cmd::Plan { from, faults, seed, json, now, app_start, proxy_jitter, pulled, timeline, commands, svg } => {
+        Cmd::Plan {
+            from,
+            faults,
+            seed,
+            json,
+            now,
+            app_start,
+            proxy_jitter,
+            pulled,
+            timeline,
+            commands,
+            svg,
+            command,
+            build_time,
+        } => {
             let mut plan = build_plan(&cli.global, "Automatic deploy lock", true)?;
             // The plan's time comes from --now or the seed, never the clock.
             let now = now.clone().unwrap_or_else(|| plan_cmd::now_from_seed(*seed));
@@ -85,6 +99,8 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
                     full: *timeline == args::Timeline::Full,
                     whole_commands: *commands,
                     svg: svg.clone(),
+                    command: *command,
+                    build_ms: *build_time,
                 },
             )
         }

@@ -1,12 +1,14 @@
 //! `baton plan`: simulate `app boot` against a simulated fleet.
 
+use crate::args::PlanOf;
 use crate::load::UsageError;
 use baton_core::config::{parse_duration, Config};
+use baton_core::flow;
 use baton_core::plan::Plan;
 use baton_core::sim::compact::{self, View};
 use baton_core::sim::doc::{self, Meta};
 use baton_core::sim::fleet::{Fault, FaultKind, When, STEP_KINDS};
-use baton_core::sim::{simulate, Scenario};
+use baton_core::sim::{simulate, simulate_machine, Scenario};
 
 /// Parse `HOST=KIND[:ARG][@WHEN]`.
 pub fn parse_fault(spec: &str, cfg: &Config) -> Result<Fault, UsageError> {
@@ -61,6 +63,10 @@ pub struct PlanArgs {
     pub whole_commands: bool,
     /// `--svg FILE`: the lanes as SVG.
     pub svg: Option<std::path::PathBuf>,
+    /// `--command`: what to simulate.
+    pub command: crate::args::PlanOf,
+    /// `--build-time`: building and pushing the image (`deploy`, `redeploy`).
+    pub build_ms: u64,
 }
 
 /// Lines are cut (commands) or wrapped (prose) to this width when the
@@ -100,14 +106,32 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
         app_start: Some(args.app_start),
         jitter: args.proxy_jitter,
         pulled: args.pulled,
+        build: Some(args.build_ms),
         ..Scenario::default()
     };
     let meta = Meta {
         baton_version: env!("CARGO_PKG_VERSION").to_string(),
         now: args.now.clone(),
         fault_specs: args.faults.clone(),
+        command: match args.command {
+            PlanOf::Boot => "app boot",
+            PlanOf::Deploy => "deploy",
+            PlanOf::Redeploy => "redeploy",
+        },
     };
-    let sim = simulate(plan.clone(), &scenario);
+    let sim = match args.command {
+        PlanOf::Boot => simulate(plan.clone(), &scenario),
+        PlanOf::Deploy | PlanOf::Redeploy => {
+            // The plan reads no secret: the login's user is a placeholder,
+            // and the password (on stdin in a real run) is empty.
+            let credentials = flow::Credentials { username: "<registry.username>".into(), password: String::new() };
+            let hooks = crate::load::hooks(&cfg, false);
+            let f = flow::Flow { hooks, seed: args.seed, skip_push: false, credentials };
+            let machine =
+                if args.command == PlanOf::Deploy { flow::deploy(&plan, &f) } else { flow::redeploy(&plan, &f) };
+            simulate_machine(&plan, &scenario, machine)
+        }
+    };
     let doc = doc::build(&plan, &scenario, &sim, &meta);
     let text = if args.json {
         serde_json::to_string_pretty(&doc).expect("the plan serialises") + "\n"

@@ -271,6 +271,9 @@ impl Machine for Batch {
         let checked = step.checked;
         let result = StepResult { phase: self.current.unwrap_or(""), step, observation: obs.clone() };
         self.events.push_back(Event::StepDone(Box::new(result.clone())));
+        if ok && result.step.kind == Kind::Unlock {
+            self.events.push_back(Event::LockReleased { host: result.step.host.clone() });
+        }
         if !ok && checked && result.step.kind != Kind::Lock {
             let s = &result.step;
             let why = match &s.action {

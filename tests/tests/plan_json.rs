@@ -72,6 +72,18 @@ fn the_json_matches_its_schema_in_every_scenario() {
     // A first deploy (no --from).
     let doc = check(&v, &["plan", "--json", "--version", "v2"]);
     assert_eq!(doc["assumptions"]["from"], serde_json::Value::Null);
+
+    // The whole `deploy`: the build here, the health check container, the
+    // boot and the prune, under one lock that is released at the end.
+    let doc = check(&v, &with(&["--command", "deploy", "--build-time", "20s"]));
+    assert_eq!((doc["command"].as_str(), doc["outcome"].as_str()), (Some("deploy"), Some("succeeded")));
+    assert_eq!(doc["lock"]["outcome"], "released");
+    let effects = doc["effects"].as_array().expect("effects");
+    let build = effects.iter().find(|e| e["cmd"].as_str().is_some_and(|c| c.contains("docker buildx build")));
+    let build = build.expect("a build");
+    assert!(doc["duration_ms"].as_u64().is_some_and(|d| d > 20_000), "the build time is assumed");
+    assert_eq!((build["host"].as_str(), build["step"].as_str()), (Some("(local)"), Some("build")));
+    assert!(effects.iter().any(|e| e["cmd"].as_str().is_some_and(|c| c.contains("healthcheck-shop-v2"))));
 }
 
 #[test]

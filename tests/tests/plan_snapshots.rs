@@ -25,6 +25,7 @@ fn plan_view(faults: Vec<Fault>, specs: &[&str], full: bool) -> (String, Simulat
         baton_version: "test".into(),
         now: lock_info().at_utc,
         fault_specs: specs.iter().map(|s| s.to_string()).collect(),
+        command: "app boot",
     };
     let doc = doc::build(&p, &scenario, &sim, &meta);
     let text = compact::render(&doc, &sim, &View { width: 160, whole_commands: false, full });

@@ -535,8 +535,8 @@ pub fn render(doc: &PlanDoc, sim: &Simulation, view: &View) -> String {
         n => format!("{n} hosts"),
     };
     let header = format!(
-        "baton plan: app boot of {} {} on {hosts}{from}; seed {}, now {}; simulated, nothing is contacted",
-        doc.service, doc.version, doc.seed, doc.now
+        "baton plan: {} of {} {} on {hosts}{from}; seed {}, now {}; simulated, nothing is contacted",
+        doc.command, doc.service, doc.version, doc.seed, doc.now
     );
     let mut lines = wrap("", &header, 2, view.width);
     lines.push(String::new());

@@ -25,6 +25,8 @@ pub struct Meta {
     /// RFC 3339, UTC: written into the lock details.
     pub now: String,
     pub fault_specs: Vec<String>,
+    /// What is simulated: `app boot`, `deploy` or `redeploy`.
+    pub command: &'static str,
 }
 
 /// What the prediction assumes about the hosts and the app.
@@ -369,7 +371,7 @@ pub fn build(plan: &Plan, scenario: &Scenario, sim: &Simulation, meta: &Meta) ->
     PlanDoc {
         schema: SCHEMA,
         baton_version: meta.baton_version.clone(),
-        command: "app boot",
+        command: meta.command,
         service: plan.config.service.clone(),
         version: plan.version.clone(),
         seed: scenario.seed,

@@ -180,7 +180,8 @@ pub fn svg(doc: &PlanDoc, sim: &Simulation) -> String {
         label_w + bar_w + 20.0
     );
     s.push_str(&format!(
-        "<text x=\"10\" y=\"20\" font-size=\"14\">baton plan: app boot of {} {}: {}, {}</text>\n",
+        "<text x=\"10\" y=\"20\" font-size=\"14\">baton plan: {} of {} {}: {}, {}</text>\n",
+        doc.command,
         esc(&doc.service),
         esc(&doc.version),
         doc.outcome,

@@ -118,6 +118,9 @@ pub struct Scenario {
     pub app_start: Option<Millis>,
     /// Every host already has the image of the version booted (no pull).
     pub pulled: bool,
+    /// How long building and pushing the image takes here (`deploy`);
+    /// None = 30 s.
+    pub build: Option<Millis>,
 }
 
 /// A finished simulation.
@@ -139,6 +142,9 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
     fleet.profiles = scenario.profiles.clone();
     if let Some(ms) = scenario.app_start {
         fleet.default_profile.start_ms = ms;
+    }
+    if let Some(ms) = scenario.build {
+        fleet.costs.build = ms;
     }
     if scenario.pulled {
         for h in fleet.hosts.values_mut() {
