@@ -488,4 +488,6 @@ pub fn env_file_write(cfg: &Config, role: &str) -> Command {
 }
 
 #[cfg(test)]
+mod build_tests;
+#[cfg(test)]
 mod tests;

@@ -65,7 +65,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<Strin
         other => other.unwrap_or(5),
     };
     let hooks_path = root.get("hooks_path").and_then(scalar_text);
-    let builder = parse_builder(ctx, root.get("builder"));
+    let builder = super::builder::parse_builder(ctx, root.get("builder"));
     if root.get("asset_path").is_some_and(|v| !v.is_null()) {
         ctx.warn("asset_path", ASSET_PATH_WARNING);
     }
@@ -275,10 +275,4 @@ mod tests {
         assert_eq!(version_key("one"), None);
         assert_eq!(version_key("1..2"), None);
     }
-}
-
-/// `builder:`: how `build push` builds the image.
-fn parse_builder(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Builder {
-    let Some(m) = v.and_then(Value::as_mapping) else { return Builder::default() };
-    Builder { multiarch: opt_bool(ctx, m.get("multiarch"), "builder.multiarch", true) }
 }
