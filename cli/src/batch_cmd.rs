@@ -36,11 +36,15 @@ impl Run {
 /// Ctrl-C: the commands in flight finish, nothing else starts, the lock is
 /// released; a second Ctrl-C stops at once.
 pub fn run(phases: Vec<Phase>, ssh: SshOptions, verbose: bool) -> Run {
+    run_machine(baton_core::ops::machine(phases), ssh, verbose)
+}
+
+/// Run a machine made of batches (a [`baton_core::sequence::Sequence`]) as [`run`] does.
+pub fn run_machine(machine: baton_core::sequence::Sequence, ssh: SshOptions, verbose: bool) -> Run {
     let conns = Connections::new(ssh);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let mut trace = Trace::with_durations();
     let mut results = vec![];
-    let machine = baton_core::ops::machine(phases);
     let outcome = runtime.block_on(async {
         let o = baton_interpreter::run(machine, conns.clone(), |r| {
             match &r {

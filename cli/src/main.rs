@@ -5,6 +5,7 @@ mod app_cmd;
 mod args;
 mod batch_cmd;
 mod boot_cmd;
+mod build_cmd;
 mod load;
 mod out;
 mod plan_cmd;
@@ -45,7 +46,7 @@ fn git_user() -> String {
 /// and roles. `needs_version`: the command runs a version, so one must be
 /// found; otherwise a missing one reads "unknown" (it only appears in lock
 /// details), though a version given and invalid is still refused.
-fn build_plan(g: &Global, message: &str, needs_version: bool) -> Result<Plan, UsageError> {
+pub fn build_plan(g: &Global, message: &str, needs_version: bool) -> Result<Plan, UsageError> {
     if g.skip_hooks && !g.quiet {
         eprintln!("warning: -H/--skip-hooks: baton does not run hooks yet, so there are none to skip");
     }
@@ -98,6 +99,8 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             Ok(app_cmd::run(&plan, phases, cli.global.verbose, app_cmd::output_or_error))
         }
         Cmd::Lock { command } => lock(&cli.global, command),
+        Cmd::Build { command } => build_cmd::build(&cli.global, command),
+        Cmd::Registry { command } => build_cmd::registry(&cli.global, command),
         Cmd::Env { command: EnvCmd::Push } => env_push(&cli.global),
         Cmd::Version => {
             println!("baton {}", env!("CARGO_PKG_VERSION"));

@@ -182,7 +182,7 @@ mod tests {
         let run = push(&plan(""), &Hooks::default());
         let steps: Vec<Step> = run.work.iter().flat_map(|p| p.scripts.iter().flatten().cloned()).collect();
         let labels: Vec<&str> = steps.iter().map(|s| s.label).collect();
-        assert_eq!(labels, ["docker client", "docker engine", "docker buildx", "build create", "build push"]);
+        assert_eq!(labels, ["docker client", "docker engine", "docker buildx", "ensure builder", "build push"]);
         assert!(steps[3].cmd.render().starts_with("docker buildx inspect kamal-app-multiarch >/dev/null 2>&1 || {"));
         assert_eq!(steps[4].action, Action::BuildPush { version: "v2".into() });
     }

@@ -91,7 +91,7 @@ pub fn build_push(plan: &Plan, hooks: &Hooks, command: &str) -> Vec<Phase> {
         vec![Phase { name: "local docker", scripts: vec![checks.collect()], required: true, finally: false }];
     phases.extend(hooks::phase(plan, hooks, "pre-build", &build::hook_details(command)));
     let mut script: Vec<Step> =
-        builder::ensure_builder(cfg).map(|c| Step::run(LOCAL, None, "build create", c)).into_iter().collect();
+        builder::ensure_builder(cfg).map(|c| Step::run(LOCAL, None, "ensure builder", c)).into_iter().collect();
     let (line, stdin) = builder::push(cfg, &plan.version);
     let mut push =
         Step::run(LOCAL, None, "build push", line).with_action(Action::BuildPush { version: plan.version.clone() });
