@@ -178,6 +178,16 @@ pub enum Cmd {
         #[command(subcommand)]
         command: ServerCmd,
     },
+    /// Build the image and move it through the registry (as `kamal build`).
+    Build {
+        #[command(subcommand)]
+        command: BuildCmd,
+    },
+    /// Log in to or out of the image registry (as `kamal registry`).
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCmd,
+    },
     /// Show the last 50 lines of the audit log on each host.
     Audit,
     /// Show the config as baton reads it, as YAML, with every secret redacted.
@@ -274,6 +284,39 @@ pub enum PruneCmd {
     /// Kamal counts the whole service's stopped containers; baton counts per role (and destination),
     /// so that every role keeps the containers a rollback needs. Stopped health check containers go too.
     Containers,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuildCmd {
+    /// Build the image and push it to the registry, then pull it onto the hosts (push, then pull).
+    Deliver,
+    /// Build the image on this machine and push it, with `latest`, to the registry.
+    ///
+    /// Checks the local Docker (the engine DOCKER_HOST names, else the default socket, and buildx
+    /// unless builder.multiarch is false), runs the pre-build hook, warns about uncommitted changes,
+    /// creates the buildx builder if buildx does not know it, then builds with the config's builder.
+    /// Takes the deploy lock. Build argument values are passed on standard input, never printed.
+    Push,
+    /// Pull the image of the version onto the hosts (removing a stale image of the same tag first).
+    Pull,
+    /// Create the buildx builder (and its docker contexts) of the config's builder.
+    Create,
+    /// Remove the buildx builder (and its docker contexts).
+    Remove,
+    /// Show the builder, its docker contexts and buildx builders.
+    Details,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistryCmd {
+    /// Log in to the registry on this machine and on every host.
+    ///
+    /// The username and password come from registry.username and registry.password: a value, or
+    /// [ENV_NAME] read from the environment, else .env.<destination>, else .env. The password goes to
+    /// `docker login --password-stdin` on standard input: it is never on a command line or printed.
+    Login,
+    /// Log out of the registry on every host.
+    Logout,
 }
 
 #[derive(Subcommand, Debug)]

@@ -37,8 +37,13 @@ impl Run {
 /// Ctrl-C: the commands in flight finish, nothing else starts, the lock is
 /// released; a second Ctrl-C stops at once.
 pub fn run(phases: Vec<Phase>, ssh: SshOptions, verbose: bool) -> Run {
+    run_machine(baton_core::ops::machine(phases), ssh, verbose)
+}
+
+/// Run a machine made of batches (a [`baton_core::sequence::Sequence`]) as [`run`] does.
+pub fn run_machine(machine: baton_core::sequence::Sequence, ssh: SshOptions, verbose: bool) -> Run {
     let mut results = vec![];
-    let outcome = drive(baton_core::ops::machine(phases), ssh, verbose, |_, ev| match ev {
+    let outcome = drive(machine, ssh, verbose, |_, ev| match ev {
         Event::StepDone(s) => results.push((**s).clone()),
         Event::Warning { message, .. } => tell!("warning: {message}"),
         _ => {}

@@ -4,6 +4,7 @@
 
 use crate::args::Global;
 use crate::boot_cmd::{self, BootArgs, Words};
+use crate::build_cmd;
 use crate::load::{self, UsageError};
 use crate::out::{say, tell};
 use baton_core::flow::{self, rollback, Flow};
@@ -29,12 +30,18 @@ impl Which {
 
 /// Run `which` for `plan`; exit code 0 on success.
 pub fn run(g: &Global, plan: Plan, which: Which, skip_push: bool) -> Result<i32, UsageError> {
-    let hooks = load::hooks(&plan.config, g.skip_hooks);
+    let hooks = build_cmd::hooks(&plan, g.skip_hooks);
     // Only `deploy` logs in; the others never read the password.
     let credentials = match which {
-        Which::Deploy => load::credentials(&plan.config)?,
+        Which::Deploy => build_cmd::credentials(&plan.config, g.destination.as_deref())?,
         _ => flow::Credentials { username: String::new(), password: String::new() },
     };
+    if which != Which::Rollback && !skip_push {
+        // Before any thread starts: the build's arguments go to its environment.
+        build_cmd::check_build_files(&plan.config)?;
+        build_cmd::export_build_env(&plan.config, g.destination.as_deref())?;
+        build_cmd::warn_uncommitted(g.quiet);
+    }
     let seed = load::random_u64();
     let f = Flow { hooks, seed, skip_push, credentials };
     let machine = match which {

@@ -162,40 +162,6 @@ pub fn parse_config(files: &Files, quiet: bool) -> Result<Config, UsageError> {
     }
 }
 
-/// The hooks of a run: which of Kamal's hooks are in the config's hooks
-/// directory (`hooks_path`, else `.kamal/hooks`). A sample (`NAME.sample`)
-/// is not a hook.
-pub fn hooks(cfg: &Config, skip: bool) -> baton_core::flow::hooks::Hooks {
-    let dir = cfg.hooks_path.clone().unwrap_or_else(|| ".kamal/hooks".to_string());
-    let present = baton_core::flow::hooks::HOOKS
-        .iter()
-        .filter(|h| Path::new(&dir).join(h).is_file())
-        .map(|h| h.to_string())
-        .collect();
-    baton_core::flow::hooks::Hooks { dir, present, skip }
-}
-
-/// The registry credentials: each a value in the config, or `[ENV_NAME]`
-/// read from the environment, `.env.<destination>` or `.env`.
-pub fn credentials(cfg: &Config) -> Result<baton_core::flow::Credentials, UsageError> {
-    use baton_core::config::SecretRef;
-    let secrets = secrets(cfg.destination.as_deref())?;
-    let resolve = |key: &str, r: &Option<SecretRef>| match r {
-        Some(SecretRef::Literal(v)) => Ok(v.clone()),
-        Some(SecretRef::Env(name)) => secrets.get(name).cloned().ok_or_else(|| {
-            UsageError::new(
-                &format!("registry.{key}"),
-                format!("the environment variable {name} is not set; export it or add it to .env"),
-            )
-        }),
-        None => Err(UsageError::new(&format!("registry.{key}"), "is missing; add it to config/deploy.yml")),
-    };
-    Ok(baton_core::flow::Credentials {
-        username: resolve("username", &cfg.registry.username)?,
-        password: resolve("password", &cfg.registry.password)?,
-    })
-}
-
 /// Kamal's version rule: `--version`, then `$VERSION`, then the git HEAD
 /// (with `_uncommitted_<16 hex>` when the work tree has changes). A version
 /// Docker would refuse as a tag is refused, naming where it came from.

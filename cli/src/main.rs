@@ -5,6 +5,7 @@ mod app_cmd;
 mod args;
 mod batch_cmd;
 mod boot_cmd;
+mod build_cmd;
 mod deploy_cmd;
 mod load;
 mod local_cmd;
@@ -49,7 +50,7 @@ fn git_user() -> String {
 /// and roles. `needs_version`: the command runs a version, so one must be
 /// found; otherwise a missing one reads "unknown" (it only appears in lock
 /// details), though a version given and invalid is still refused.
-fn build_plan(g: &Global, message: &str, needs_version: bool) -> Result<Plan, UsageError> {
+pub fn build_plan(g: &Global, message: &str, needs_version: bool) -> Result<Plan, UsageError> {
     let cfg = load::load_config(&g.config_file, g.destination.as_deref(), g.quiet)?;
     let version = match load::resolve_version(g.version.as_deref()) {
         Ok(v) => v,
@@ -154,6 +155,8 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             Ok(parts_cmd::prune(&plan, phases, g.dry_run, g.verbose))
         }
         Cmd::Lock { command } => lock(&cli.global, command),
+        Cmd::Build { command } => build_cmd::build(&cli.global, command),
+        Cmd::Registry { command } => build_cmd::registry(&cli.global, command),
         Cmd::Env { command: EnvCmd::Push } => env_push(&cli.global),
         Cmd::Config => local_cmd::config(&cli.global),
         Cmd::Init { bundle } => local_cmd::init(*bundle),

@@ -125,7 +125,7 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
             // The plan reads no secret: the login's user is a placeholder,
             // and the password (on stdin in a real run) is empty.
             let credentials = flow::Credentials { username: "<registry.username>".into(), password: String::new() };
-            let hooks = crate::load::hooks(&cfg, false);
+            let hooks = crate::build_cmd::hooks(&plan, false);
             let f = flow::Flow { hooks, seed: args.seed, skip_push: false, credentials };
             let machine =
                 if args.command == PlanOf::Deploy { flow::deploy(&plan, &f) } else { flow::redeploy(&plan, &f) };

@@ -152,6 +152,9 @@ help_snapshots! {
     help_config: ["config", "--help"];
     help_init: ["init", "--help"];
     help_envify: ["envify", "--help"];
+    help_build: ["build", "--help"];
+    help_build_push: ["build", "push", "--help"];
+    help_registry_login: ["registry", "login", "--help"];
 }
 
 #[test]
@@ -213,4 +216,129 @@ fn a_closed_stdout_does_not_abort_a_boot() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("127.0.0.1 failed to acquire the deploy lock"), "{err}");
+}
+
+/// An app to build: a config with the given `builder:` section and a
+/// Dockerfile, in a directory of its own outside any git work tree (so no
+/// uncommitted-changes warning depends on the state of this repository).
+fn build_app(name: &str, builder: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("baton-build-app-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("config")).expect("mkdir");
+    let config = format!(
+        "service: shop\nimage: acme/shop\nservers:\n  web: [192.0.2.11, 192.0.2.12]\n  jobs:\n    hosts: [192.0.2.13]\nregistry:\n  server: registry.example.com\n  username: acme\n  password: [KAMAL_REGISTRY_PASSWORD]\n{builder}"
+    );
+    std::fs::write(dir.join("config/deploy.yml"), config).expect("write config");
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\n").expect("write Dockerfile");
+    dir
+}
+
+const NATIVE: &str =
+    "builder:\n  multiarch: false\n  args:\n    RUBY_VERSION: not-shown-arg\n  secrets: [GITHUB_TOKEN]\n";
+const MULTIARCH: &str = "builder:\n  cache:\n    type: registry\n    options: mode=max\n";
+const PASSWORD: &str = "pw-marker-0f9e8d7c";
+
+/// baton in `dir`, with the registry password set to [`PASSWORD`].
+fn baton_in(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(baton_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("USER", "deployer")
+        .env("KAMAL_REGISTRY_PASSWORD", PASSWORD)
+        .env("GITHUB_TOKEN", "not-shown-token")
+        .env_remove("VERSION")
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("run baton");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), redact(&text))
+}
+
+fn dry_build(builder: &str, args: &[&str]) -> String {
+    let dir = build_app(if builder == NATIVE { "native" } else { "multiarch" }, builder);
+    let mut all = args.to_vec();
+    all.extend(["--dry-run", "--version", "v2"]);
+    let (code, text) = baton_in(&dir, &all);
+    assert_eq!(code, 0, "baton {all:?}:\n{text}");
+    for secret in [PASSWORD, "not-shown"] {
+        assert!(!text.contains(secret), "a secret was printed:\n{text}");
+    }
+    text
+}
+
+macro_rules! dry_build_snapshots {
+    ($($name:ident: $builder:ident [$($arg:expr),*];)*) => {
+        $(
+            #[test]
+            fn $name() {
+                insta::assert_snapshot!(dry_build($builder, &[$($arg),*]));
+            }
+        )*
+    };
+}
+
+dry_build_snapshots! {
+    dry_registry_login: NATIVE ["registry", "login"];
+    dry_registry_logout: NATIVE ["registry", "logout"];
+    dry_build_push_native: NATIVE ["build", "push"];
+    dry_build_push_multiarch: MULTIARCH ["build", "push"];
+    dry_build_pull: NATIVE ["build", "pull", "--roles", "jobs"];
+    dry_build_deliver: NATIVE ["build", "deliver"];
+    dry_build_create: MULTIARCH ["build", "create"];
+    dry_build_remove: MULTIARCH ["build", "remove"];
+    dry_build_details: MULTIARCH ["build", "details"];
+    dry_build_create_native: NATIVE ["build", "create"];
+}
+
+/// The registry password reaches `docker login` on standard input only: it
+/// is in no output of a dry run, plain or verbose.
+#[test]
+fn the_registry_password_is_never_printed() {
+    let dir = build_app("native", NATIVE);
+    for args in [
+        &["registry", "login", "--dry-run"][..],
+        &["registry", "login", "-v", "--dry-run"],
+        &["build", "deliver", "-v", "--dry-run", "--version", "v2"],
+    ] {
+        let (code, text) = baton_in(&dir, args);
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("docker") && !text.contains(PASSWORD), "baton {args:?}:\n{text}");
+    }
+    let (_, text) = baton_in(&dir, &["registry", "login", "--dry-run"]);
+    assert!(text.contains("--password-stdin    # standard input not shown"), "{text}");
+}
+
+#[test]
+fn missing_credentials_and_files_are_named() {
+    let dir = build_app("native", NATIVE);
+    let out = Command::new(baton_bin())
+        .args(["registry", "login", "--dry-run"])
+        .current_dir(&dir)
+        .env_remove("KAMAL_REGISTRY_PASSWORD")
+        .output()
+        .expect("baton");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: registry.password: the environment variable KAMAL_REGISTRY_PASSWORD is not set (nor in .env); set it, or add KAMAL_REGISTRY_PASSWORD=… to .env"
+    );
+    let out = Command::new(baton_bin())
+        .args(["build", "push", "--dry-run", "--version", "v2"])
+        .current_dir(&dir)
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .expect("baton");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: builder.secrets: the environment variable GITHUB_TOKEN is not set (nor in .env); set it, or add GITHUB_TOKEN=… to .env"
+    );
+    let (code, text) =
+        baton_in(&dir, &["build", "push", "--dry-run", "--version", "v2", "-c", "config/deploy.yml", "-d", "nope"]);
+    assert_eq!(code, 2, "{text}");
+    let empty = std::env::temp_dir().join(format!("baton-build-app-no-dockerfile-{}", std::process::id()));
+    std::fs::create_dir_all(empty.join("config")).expect("mkdir");
+    std::fs::copy(dir.join("config/deploy.yml"), empty.join("config/deploy.yml")).expect("copy");
+    let (code, text) = baton_in(&empty, &["build", "push", "--dry-run", "--version", "v2"]);
+    assert_eq!(code, 2);
+    assert_eq!(text.trim(), "error: builder.dockerfile: Missing Dockerfile: there is no such file here; run baton in the app's directory, or set builder.dockerfile");
 }

@@ -523,4 +523,6 @@ pub fn install_docker() -> Command {
 }
 
 #[cfg(test)]
+mod build_tests;
+#[cfg(test)]
 mod tests;

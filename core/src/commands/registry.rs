@@ -35,13 +35,3 @@ pub fn pull(cfg: &Config, performer: &str, version: &str) -> Command {
         docker().fixed("pull").arg(&image),
     ])
 }
-
-/// The local engine and its tools are there: `docker --version`, and for
-/// a multi-arch build `docker buildx version`.
-pub fn local_dependencies(multiarch: bool) -> Command {
-    let c = docker().fixed("--version");
-    match multiarch {
-        true => Command::and_all([c, docker().fixed("buildx").fixed("version")]),
-        false => c,
-    }
-}

@@ -65,7 +65,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<Strin
         other => other.unwrap_or(5),
     };
     let hooks_path = root.get("hooks_path").and_then(scalar_text);
-    let builder = parse_builder(ctx, root.get("builder"));
+    let builder = super::builder::parse_builder(ctx, root.get("builder"));
     if root.get("asset_path").is_some_and(|v| !v.is_null()) {
         ctx.warn("asset_path", ASSET_PATH_WARNING);
     }
@@ -257,12 +257,6 @@ pub(super) fn resolve_role(role: &Role, global_healthcheck: &Mapping) -> RoleSpe
     });
     let uses_cord = proxied && healthcheck.as_ref().is_some_and(|h| h.cord.is_some()) && health_cmd.is_some();
     RoleSpec { proxied, healthcheck, health_cmd, uses_cord }
-}
-
-/// `builder:`: how `build push` builds the image.
-fn parse_builder(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Builder {
-    let Some(m) = v.and_then(Value::as_mapping) else { return Builder::default() };
-    Builder { multiarch: opt_bool(ctx, m.get("multiarch"), "builder.multiarch", true) }
 }
 
 #[cfg(test)]

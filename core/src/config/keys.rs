@@ -45,6 +45,8 @@ pub(super) const REGISTRY: &[&str] = &["server", "username", "password"];
 pub(super) const HEALTHCHECK: &[&str] =
     &["path", "port", "cmd", "interval", "max_attempts", "cord", "log_lines", "exposed_port"];
 pub(super) const BOOT: &[&str] = &["limit", "wait"];
+pub(super) const BUILDER: &[&str] =
+    &["multiarch", "local", "remote", "cache", "args", "secrets", "dockerfile", "context", "target", "ssh"];
 pub(super) const LOGGING: &[&str] = &["driver", "options"];
 pub(super) const SSHKIT: &[&str] = &["max_concurrent_starts", "pool_idle_timeout"];
 pub(super) const SSH: &[&str] =
@@ -120,12 +122,13 @@ mod tests {
     #[test]
     fn the_compatibility_doc_lists_every_key() {
         let doc = include_str!("../../../docs/kamal-compatibility.md");
-        let sections: [(&str, &[&str]); 9] = [
+        let sections: [(&str, &[&str]); 10] = [
             ("", TOP),
             ("servers.<role>.", ROLE),
             ("registry.", REGISTRY),
             ("healthcheck.", HEALTHCHECK),
             ("boot.", BOOT),
+            ("builder.", BUILDER),
             ("logging.", LOGGING),
             ("ssh.", SSH),
             ("sshkit.", SSHKIT),

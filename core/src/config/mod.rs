@@ -5,6 +5,7 @@
 //! Every problem names the file, the key path and the line.
 
 mod build;
+mod builder;
 mod context;
 pub mod document;
 mod keys;
@@ -15,6 +16,7 @@ mod servers;
 mod values;
 
 use crate::time::Millis;
+pub use builder::{BuildCache, Builder, BuilderHost, BuilderKind, CacheType};
 pub use context::parse_duration;
 use context::{deep_merge, parse_yaml, type_name, Ctx};
 use lines::LineIndex;
@@ -333,20 +335,6 @@ impl RoleSpec {
     /// The cord's directory inside the container, when the role uses the cord.
     pub fn cord_mount(&self) -> Option<&str> {
         self.healthcheck.as_ref().and_then(|h| h.cord.as_deref()).filter(|_| self.uses_cord)
-    }
-}
-
-/// `builder:`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Builder {
-    /// Build for amd64 and arm64 through buildx (Kamal's default), or
-    /// natively with `docker build` (`multiarch: false`).
-    pub multiarch: bool,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder { multiarch: true }
     }
 }
 

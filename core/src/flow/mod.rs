@@ -13,11 +13,12 @@
 //! A failed part stops the sequence; the lock is released unless the boot
 //! keeps it on purpose (a half-done fleet), as `app boot` does.
 
+pub mod build;
 pub mod hooks;
 pub mod rollback;
 
 use crate::batch::{Batch, Phase, Step};
-use crate::commands::{build, registry};
+use crate::commands::{build as builder, registry};
 use crate::deploy::Deploy;
 use crate::effect::{Action, LOCAL};
 use crate::ops;
@@ -67,26 +68,38 @@ pub fn registry_login(plan: &Plan, c: &Credentials) -> Phase {
     Phase { name: "registry login", scripts, required: true, finally: false }
 }
 
-/// `registry logout`: locally and on every host.
+/// `registry logout`: on every host, as Kamal 1.0 (the machine baton runs
+/// on stays logged in: its builds need it).
 pub fn registry_logout(plan: &Plan) -> Phase {
     let cmd = registry::logout(&plan.config);
-    let step = |host: &str| Step::run(host, None, "registry logout", cmd.clone()).with_action(Action::RegistryLogout);
-    let mut scripts = vec![vec![step(LOCAL)]];
-    scripts.extend(plan.hosts.iter().map(|h| vec![step(h)]));
+    let scripts = plan
+        .hosts
+        .iter()
+        .map(|h| vec![Step::run(h, None, "registry logout", cmd.clone()).with_action(Action::RegistryLogout)])
+        .collect();
     Phase { name: "registry logout", scripts, required: true, finally: false }
 }
 
-/// `build push`: check the local engine, the pre-build hook, build and push.
+/// `build push`: check the local engine (and buildx, when the builder needs
+/// it), the pre-build hook (told `command`: `deploy`, or `build push` as
+/// command and subcommand), create the buildx builder if buildx does not
+/// know it, build and push. Build argument values go on standard input.
 pub fn build_push(plan: &Plan, hooks: &Hooks, command: &str) -> Vec<Phase> {
     let cfg = &plan.config;
-    let multiarch = cfg.builder.multiarch;
-    let check = Step::poll(LOCAL, None, "local docker", registry::local_dependencies(multiarch));
-    let mut phases = vec![Phase { name: "local docker", scripts: vec![vec![check]], required: true, finally: false }];
-    let d = HookDetails { command: command.into(), subcommand: Some("push".into()), ..Default::default() };
-    phases.extend(hooks::phase(plan, hooks, "pre-build", &d));
-    let push = Step::run(LOCAL, None, "build push", build::push(cfg, &plan.version, multiarch))
-        .with_action(Action::BuildPush { version: plan.version.clone() });
-    phases.push(Phase { name: "build push", scripts: vec![vec![push]], required: true, finally: false });
+    let checks = builder::LocalCheck::needed(cfg).into_iter().map(|c| Step::poll(LOCAL, None, c.label(), c.command()));
+    let mut phases =
+        vec![Phase { name: "local docker", scripts: vec![checks.collect()], required: true, finally: false }];
+    phases.extend(hooks::phase(plan, hooks, "pre-build", &build::hook_details(command)));
+    let mut script: Vec<Step> =
+        builder::ensure_builder(cfg).map(|c| Step::run(LOCAL, None, "ensure builder", c)).into_iter().collect();
+    let (line, stdin) = builder::push(cfg, &plan.version);
+    let mut push =
+        Step::run(LOCAL, None, "build push", line).with_action(Action::BuildPush { version: plan.version.clone() });
+    if let Some(bytes) = stdin {
+        push = push.with_stdin(bytes);
+    }
+    script.push(push);
+    phases.push(Phase { name: "build push", scripts: vec![script], required: true, finally: false });
     phases
 }
 

@@ -22,6 +22,11 @@ pub struct Fleet {
     pub registry: String,
     pub key: String,
     pub root: PathBuf,
+    /// The engine of the machine baton runs on (`DOCKER_HOST` for builds).
+    pub local_docker_host: String,
+    /// The registry's login (htpasswd): the hosts are logged in at `up`.
+    pub registry_user: String,
+    pub registry_password: String,
 }
 
 fn repo_root() -> PathBuf {
@@ -48,18 +53,23 @@ pub fn fleet() -> (&'static Fleet, MutexGuard<'static, ()>) {
         );
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let mut hosts = vec![];
-        let (mut registry, mut key) = (String::new(), String::new());
+        let (mut registry, mut key, mut local, mut user, mut password) =
+            (String::new(), String::new(), String::new(), String::new(), String::new());
         for line in text.lines() {
             let w: Vec<&str> = line.split_whitespace().collect();
             match w.as_slice() {
                 ["host", _, addr] => hosts.push(addr.to_string()),
                 ["registry", r] => registry = r.to_string(),
                 ["key", k] => key = k.to_string(),
+                ["local_docker_host", h] => local = h.to_string(),
+                ["registry_user", u] => user = u.to_string(),
+                ["registry_password", p] => password = p.to_string(),
                 _ => {}
             }
         }
         assert_eq!(hosts.len(), 3, "scripts/fleet up printed: {text}");
-        Fleet { hosts, registry, key, root }
+        assert!(!local.is_empty() && !password.is_empty(), "scripts/fleet up printed: {text}");
+        Fleet { hosts, registry, key, root, local_docker_host: local, registry_user: user, registry_password: password }
     });
     (f, guard)
 }
