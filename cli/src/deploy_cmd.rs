@@ -51,10 +51,13 @@ pub fn run(g: &Global, plan: Plan, which: Which, skip_push: bool) -> Result<i32,
     };
     let name = which.name();
     if g.dry_run {
-        let scenario = baton_core::sim::Scenario { seed, ..Default::default() };
+        // A rollback goes back to stopped containers of its version.
+        let stopped = (which == Which::Rollback).then(|| plan.version.clone());
+        let scenario = baton_core::sim::Scenario { seed, stopped, ..Default::default() };
         let sim = baton_core::sim::simulate_machine(&plan, &scenario, machine);
         let header = format!(
-            "# {name} --dry-run: the commands that change the hosts and this machine (`local`), for hosts running no version yet\n# (status reads are left out, --verbose shows them; the registry password goes to standard input and is not shown)\n"
+            "# {name} --dry-run: the commands that change the hosts and this machine (`local`), for hosts running no version yet{}\n# (status reads are left out, --verbose shows them; the registry password goes to standard input and is not shown)\n",
+            if which == Which::Rollback { " and a stopped container of it on each" } else { "" }
         );
         return Ok(boot_cmd::print_dry_run(&sim, &header, name, g.verbose));
     }

@@ -222,7 +222,11 @@ fn a_closed_stdout_does_not_abort_a_boot() {
 /// Dockerfile, in a directory of its own outside any git work tree (so no
 /// uncommitted-changes warning depends on the state of this repository).
 fn build_app(name: &str, builder: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("baton-build-app-{name}-{}", std::process::id()));
+    // One directory per call: tests run in parallel, and one that writes its
+    // config must not race another that reads it.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("baton-build-app-{name}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(dir.join("config")).expect("mkdir");
     let config = format!(
         "service: shop\nimage: acme/shop\nservers:\n  web: [192.0.2.11, 192.0.2.12]\n  jobs:\n    hosts: [192.0.2.13]\nregistry:\n  server: registry.example.com\n  username: acme\n  password: [KAMAL_REGISTRY_PASSWORD]\n{builder}"
@@ -256,7 +260,11 @@ fn baton_in(dir: &Path, args: &[&str]) -> (i32, String) {
 fn dry_build(builder: &str, args: &[&str]) -> String {
     let dir = build_app(if builder == NATIVE { "native" } else { "multiarch" }, builder);
     let mut all = args.to_vec();
-    all.extend(["--dry-run", "--version", "v2"]);
+    all.push("--dry-run");
+    // `rollback` takes its version as its argument, and refuses --version.
+    if args[0] != "rollback" {
+        all.extend(["--version", "v2"]);
+    }
     let (code, text) = baton_in(&dir, &all);
     assert_eq!(code, 0, "baton {all:?}:\n{text}");
     for secret in [PASSWORD, "not-shown"] {
@@ -287,6 +295,11 @@ dry_build_snapshots! {
     dry_build_remove: MULTIARCH ["build", "remove"];
     dry_build_details: MULTIARCH ["build", "details"];
     dry_build_create_native: NATIVE ["build", "create"];
+    dry_deploy_native: NATIVE ["deploy"];
+    dry_deploy_multiarch: MULTIARCH ["deploy"];
+    dry_redeploy_skip_push: NATIVE ["redeploy", "-P"];
+    dry_rollback: NATIVE ["rollback", "v1"];
+    dry_rollback_versions: NATIVE ["rollback"];
 }
 
 /// The registry password reaches `docker login` on standard input only: it

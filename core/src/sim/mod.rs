@@ -121,6 +121,9 @@ pub struct Scenario {
     /// How long building and pushing the image takes here (`deploy`);
     /// None = 30 s.
     pub build: Option<Millis>,
+    /// A stopped container of this version on every host and role, as an
+    /// earlier deploy left it (what `rollback` goes back to).
+    pub stopped: Option<String>,
 }
 
 /// A finished simulation.
@@ -154,6 +157,9 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
     fleet.faults = scenario.faults.clone();
     fleet.pickup = cfg.baton.proxy_pickup_ms;
     fleet.jitter = scenario.jitter.unwrap_or(cfg.baton.proxy_pickup_ms / 2);
+    if let Some(v) = &scenario.stopped {
+        add_stopped(&mut fleet, plan, v);
+    }
     if let Some(v0) = &scenario.from {
         for host in &plan.hosts {
             for role in plan.roles_on(host) {
@@ -184,6 +190,36 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
         }
     }
     fleet
+}
+
+/// A stopped container of `version` for every host and role of `plan`.
+fn add_stopped(fleet: &mut fleet::Fleet, plan: &crate::plan::Plan, version: &str) {
+    let cfg = &plan.config;
+    for host in &plan.hosts {
+        for role in plan.roles_on(host) {
+            let Some(r) = cfg.role(&role) else { continue };
+            let h = fleet.hosts.entry(host.clone()).or_default();
+            h.images.insert(version.to_string());
+            h.containers.push(fleet::Container {
+                name: cmds_name(plan, &role, version),
+                role: role.clone(),
+                version: version.to_string(),
+                started: 0,
+                stop_issued: Some(0),
+                exited: Some(0),
+                health_iv: r.spec.health_interval_ms(),
+                first_check_after: 0,
+                cord_dir: None,
+                proxied: r.spec.proxied,
+                profile: fleet.default_profile.clone(),
+                preexisting: true,
+            });
+        }
+    }
+}
+
+fn cmds_name(plan: &crate::plan::Plan, role: &str, version: &str) -> String {
+    crate::commands::container_name(&plan.config, role, version)
 }
 
 /// A phase in 0..2^64 for a running container's health checks, from the seed.
