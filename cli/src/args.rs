@@ -39,6 +39,18 @@ pub struct Global {
     /// Print, per host, the exact commands that would run, and connect to nothing.
     #[arg(long = "dry-run", global = true)]
     pub dry_run: bool,
+    /// When another deploy holds the lock, wait for it (trying again every 2-5 s, saying who
+    /// holds it) for up to TIMEOUT (e.g. 30s, 10m; default 10m) instead of failing at once.
+    /// Put it after the command, or write --lock-wait=TIMEOUT.
+    #[arg(
+        long = "lock-wait",
+        global = true,
+        value_name = "TIMEOUT",
+        num_args = 0..=1,
+        default_missing_value = "10m",
+        value_parser = lock_wait_ms
+    )]
+    pub lock_wait: Option<u64>,
 }
 
 #[derive(Parser, Debug)]
@@ -409,6 +421,15 @@ fn duration_ms(s: &str) -> Result<u64, String> {
     baton_core::config::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration (e.g. 1.5s, 800ms)"))
 }
 
+/// `--lock-wait`'s TIMEOUT, in milliseconds.
+fn lock_wait_ms(s: &str) -> Result<u64, String> {
+    baton_core::config::parse_duration(s).ok_or_else(|| {
+        format!(
+            "{s:?} is not a duration (e.g. 30s, 10m); write --lock-wait=TIMEOUT, or put --lock-wait after the command"
+        )
+    })
+}
+
 /// An RFC 3339 time in UTC, normalised to whole seconds (`2026-11-27T10:00:00Z`).
 fn rfc3339(s: &str) -> Result<String, String> {
     humantime::parse_rfc3339(s)
@@ -442,6 +463,7 @@ const REMOTE: &[(&str, &str)] = &[
     ("roles", "--roles"),
     ("skip_hooks", "--skip-hooks"),
     ("dry_run", "--dry-run"),
+    ("lock_wait", "--lock-wait"),
 ];
 
 /// Every global option: for the commands that read no config.
@@ -456,6 +478,7 @@ const ALL: &[(&str, &str)] = &[
     ("destination", "--destination"),
     ("skip_hooks", "--skip-hooks"),
     ("dry_run", "--dry-run"),
+    ("lock_wait", "--lock-wait"),
 ];
 
 const NOT_FOR: &[NotFor] = &[
@@ -534,6 +557,17 @@ mod tests {
 
     fn parse(line: &str) -> Result<Cli, u8> {
         parse_from(line.split_whitespace().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn lock_wait_takes_an_optional_timeout() {
+        assert_eq!(parse("baton app boot").expect("parses").global.lock_wait, None);
+        assert_eq!(parse("baton app boot --lock-wait").expect("parses").global.lock_wait, Some(600_000));
+        assert_eq!(parse("baton app boot --lock-wait 30s").expect("parses").global.lock_wait, Some(30_000));
+        assert_eq!(parse("baton app boot --lock-wait=2m -v").expect("parses").global.lock_wait, Some(120_000));
+        let cli = parse("baton app boot --lock-wait -v").expect("parses");
+        assert_eq!((cli.global.lock_wait, cli.global.verbose), (Some(600_000), true));
+        assert_eq!(parse("baton app boot --lock-wait soon").err(), Some(2));
     }
 
     #[test]

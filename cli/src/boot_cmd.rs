@@ -139,7 +139,13 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
             0
         }
         Outcome::LockHeld { details } => {
-            tell!("Deploy lock found on {primary}; nothing was changed:");
+            match plan.lock_wait {
+                Some(w) => tell!(
+                    "The deploy lock on {primary} was still held after waiting {}; nothing was changed:",
+                    baton_core::lockwait::fmt_span(w)
+                ),
+                None => tell!("Deploy lock found on {primary}; nothing was changed:"),
+            }
             for l in details.lines() {
                 tell!("  {l}");
             }

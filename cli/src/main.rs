@@ -61,8 +61,10 @@ pub fn build_plan(g: &Global, message: &str, needs_version: bool) -> Result<Plan
     // -p: the primary host alone, as Kamal's `specific_primary!`.
     let primary = g.primary.then(|| vec![cfg.primary_host().to_string()]);
     let hosts = primary.as_deref().or(g.hosts.as_deref());
-    Plan::new(cfg, &version, hosts, g.roles.as_deref(), &local_user(), lock)
-        .map_err(|e| UsageError(vec![e.to_string()]))
+    let mut plan = Plan::new(cfg, &version, hosts, g.roles.as_deref(), &local_user(), lock)
+        .map_err(|e| UsageError(vec![e.to_string()]))?;
+    plan.lock_wait = g.lock_wait;
+    Ok(plan)
 }
 
 fn run(cli: Cli) -> Result<i32, UsageError> {
@@ -188,7 +190,13 @@ pub fn report_lock_failure(plan: &Plan, lock: &baton_core::batch::StepResult, ve
     if matches!(lock.observation, baton_core::effect::Observation::Exited { .. }) {
         let status = batch_cmd::run(vec![baton_core::ops::lock_status(cfg)], boot_cmd::ssh_options(cfg), verbose);
         if let Some(s) = status.results.first().filter(|s| s.ok() && !s.stdout().trim().is_empty()) {
-            eprintln!("Deploy lock found on {primary}; nothing was changed:");
+            match plan.lock_wait {
+                Some(w) => eprintln!(
+                    "The deploy lock on {primary} was still held after waiting {}; nothing was changed:",
+                    baton_core::lockwait::fmt_span(w)
+                ),
+                None => eprintln!("Deploy lock found on {primary}; nothing was changed:"),
+            }
             for l in baton_core::ops::decode_lock_details(s.stdout()).lines() {
                 eprintln!("  {l}");
             }

@@ -45,6 +45,9 @@ pub struct Step {
     /// A label for the CLI (`lock`, `env push`, `logs`…).
     pub label: &'static str,
     pub kind: Kind,
+    /// A lock step that waits for a held lock (`--lock-wait`): run by a
+    /// [`crate::lockwait::LockWait`] instead of a batch.
+    pub lock_wait: Option<crate::lockwait::LockRetry>,
 }
 
 impl Step {
@@ -59,6 +62,7 @@ impl Step {
             checked: true,
             label,
             kind: Kind::Work,
+            lock_wait: None,
         }
     }
     pub fn poll(host: &str, role: Option<&str>, label: &'static str, cmd: Command) -> Step {

@@ -155,6 +155,9 @@ pub enum Why {
     InterruptedBeforeStart { released: bool },
     /// Interrupted before the step ran (commands other than `app boot`).
     NotRun,
+    /// Interrupted while waiting for a held deploy lock (`--lock-wait`):
+    /// nothing was taken or changed.
+    InterruptedWaitingForLock,
     /// A hook (`.kamal/hooks/NAME`) failed: the command stops there.
     Hook { name: String, said: Said },
     /// `rollback VERSION`: these (host, role) pairs have no container of
@@ -298,6 +301,9 @@ impl fmt::Display for Why {
                 "interrupted before any container was started; nothing changed, but the lock could not be released"
             ),
             Why::NotRun => write!(f, "interrupted before it ran"),
+            Why::InterruptedWaitingForLock => {
+                write!(f, "interrupted while waiting for the deploy lock; nothing was taken or changed")
+            }
             Why::Hook { name, said } => write!(f, "the {name} hook failed ({said}); nothing after it ran"),
             Why::VersionMissing { version, missing, available } => {
                 let pairs: Vec<String> = missing.iter().map(|(h, r)| format!("{h} ({r})")).collect();
@@ -335,6 +341,7 @@ impl Why {
             | Why::Interrupted { .. }
             | Why::InterruptedBeforeStart { .. }
             | Why::NotRun
+            | Why::InterruptedWaitingForLock
             | Why::HealthcheckInterrupted { .. } => true,
             Why::CleanedUp { first, .. } => first.is_interrupt(),
             _ => false,

@@ -18,6 +18,7 @@
 //! - [`healthcheck`]: `healthcheck perform`, a throw-away container read until healthy;
 //! - [`server`]: `server bootstrap`'s phases, and what their results mean;
 //! - [`sequence`]: machines run one after another under one lock;
+//! - [`lockwait`]: taking the lock, and waiting for a held one (`--lock-wait`);
 //! - [`driver`]: the one loop that runs a machine in virtual time, for
 //!   `baton plan`, the checks and the tests;
 //! - [`effect`] and [`failure`]: what goes in and out, and every way a step fails;
@@ -37,6 +38,7 @@ pub mod erb;
 pub mod failure;
 pub mod flow;
 pub mod healthcheck;
+pub mod lockwait;
 pub mod machine;
 pub mod ops;
 pub mod plan;

@@ -24,6 +24,8 @@ pub enum Reason {
     Pause,
     /// Read the proxy's routing table again.
     RouteRead,
+    /// Try to take a held deploy lock again (`--lock-wait`).
+    LockRetry,
 }
 
 impl Reason {
@@ -33,6 +35,7 @@ impl Reason {
             Reason::StatusRead => "read the status again",
             Reason::Pause => "pause ends",
             Reason::RouteRead => "read the routes again",
+            Reason::LockRetry => "try the lock again",
         }
     }
 }

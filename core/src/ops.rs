@@ -7,6 +7,7 @@ use crate::batch::{Batch, Kind, Phase, Step};
 use crate::commands as cmds;
 use crate::config::Config;
 use crate::effect::Action;
+use crate::lockwait::{LockRetry, LockWait};
 use crate::plan::Plan;
 use crate::sequence::{Part, Sequence};
 use base64::Engine;
@@ -32,14 +33,37 @@ pub fn lock_details(plan: &Plan) -> String {
     lock_details_b64(&plan.lock.holder, &plan.lock.at_utc, &plan.version, &plan.lock.message)
 }
 
-/// `lock acquire`: take the lock on the primary host.
+/// `lock acquire`: take the lock on the primary host (with `--lock-wait`,
+/// a step that waits for a held lock: see [`crate::lockwait`]).
 pub fn lock_acquire(plan: &Plan) -> Phase {
+    Phase { name: "lock", scripts: vec![vec![lock_step(plan)]], required: true, finally: false }
+}
+
+/// The step that takes the lock, waiting for it as `plan.lock_wait` says.
+pub fn lock_step(plan: &Plan) -> Step {
     let cfg = &plan.config;
     let details = lock_details(plan);
-    let step = Step::run(cfg.primary_host(), None, "lock", cmds::lock_acquire(cfg, &details))
+    let mut step = Step::run(cfg.primary_host(), None, "lock", cmds::lock_acquire(cfg, &details))
         .with_action(Action::LockAcquire { details })
         .with_kind(Kind::Lock);
-    Phase { name: "lock", scripts: vec![vec![step]], required: true, finally: false }
+    step.lock_wait = plan.lock_wait.map(|timeout_ms| LockRetry { timeout_ms, read: cmds::lock_read(cfg) });
+    step
+}
+
+/// The guard part that takes the lock: a [`LockWait`] when the lock step
+/// waits for a held lock, else a batch of the phase.
+pub fn guard_part(p: Phase) -> Part {
+    let waiting = match p.scripts.as_slice() {
+        [script] => match script.as_slice() {
+            [step] if step.lock_wait.is_some() => Some(step.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match waiting {
+        Some(step) => Part::later(move |now| LockWait::from_step(&step, now).expect("a lock step that waits")).guard(),
+        None => Part::new(Batch::new(vec![p])).guard(),
+    }
 }
 
 /// `lock release`.
@@ -73,8 +97,7 @@ pub fn machine(phases: Vec<Phase>) -> Sequence {
     let mut phases: std::collections::VecDeque<Phase> = phases.into();
     let mut parts = vec![];
     while phases.front().is_some_and(|p| p.required) {
-        let p = phases.pop_front().expect("checked");
-        parts.push(Part::new(Batch::new(vec![p])).guard());
+        parts.push(guard_part(phases.pop_front().expect("checked")));
     }
     let mut tail = vec![];
     while phases.back().is_some_and(|p| p.finally) {

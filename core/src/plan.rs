@@ -28,6 +28,8 @@ pub struct Plan {
     /// Local user name for audit records.
     pub performer: String,
     pub lock: LockInfo,
+    /// `--lock-wait`: how long to wait for a held deploy lock; None: fail at once.
+    pub lock_wait: Option<crate::time::Millis>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,7 +106,16 @@ impl Plan {
             (None, None) => hosts.iter().find(|h| *h == config.primary_host()),
         };
         let primary = primary.unwrap_or(&hosts[0]).clone();
-        Ok(Plan { config, version: version.to_string(), hosts, roles, primary, performer: performer.to_string(), lock })
+        Ok(Plan {
+            config,
+            version: version.to_string(),
+            hosts,
+            roles,
+            primary,
+            performer: performer.to_string(),
+            lock,
+            lock_wait: None,
+        })
     }
 
     /// The primary host of the selection, as Kamal's: the first selected

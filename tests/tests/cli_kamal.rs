@@ -115,6 +115,32 @@ fn help_describes_the_flags_as_kamal_does() {
 }
 
 #[test]
+fn lock_wait_takes_an_optional_timeout_and_is_in_the_help() {
+    let o = demo(&["app", "boot", "--help"]);
+    assert_eq!(o.code, 0);
+    assert!(o.stdout.contains("--lock-wait [<TIMEOUT>]"), "{}", o.stdout);
+    let words = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("for up to TIMEOUT (e.g. 30s, 10m; default 10m)"), "{}", o.stdout);
+    // With and without a value, before or after other options.
+    for args in [
+        &["app", "boot", "--version", "v2", "--dry-run", "--lock-wait"][..],
+        &["app", "boot", "--version", "v2", "--lock-wait", "30s", "--dry-run"],
+        &["app", "boot", "--version", "v2", "--lock-wait=2m", "--dry-run"],
+        &["app", "stop", "--lock-wait", "--dry-run"],
+        &["app", "remove", "--lock-wait", "90", "--dry-run"],
+    ] {
+        let o = demo(args);
+        assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
+    }
+    let o = demo(&["app", "boot", "--version", "v2", "--lock-wait", "soon", "--dry-run"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("\"soon\" is not a duration (e.g. 30s, 10m); write --lock-wait=TIMEOUT"), "{}", o.stderr);
+    // `config` contacts no host and takes no lock.
+    let o = demo(&["config", "--lock-wait"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+}
+
+#[test]
 fn options_that_mean_nothing_for_a_command_are_refused() {
     let mut transcript = String::new();
     for args in [&["plan", "--dry-run"][..], &["plan", "--verbose"], &["-v", "plan"], &["version", "-r", "web"]] {

@@ -213,6 +213,45 @@ fn a_held_lock_stops_a_boot_and_changes_nothing() {
     assert!(app.ok(&["lock", "status"]).contains("There is no deploy lock"));
 }
 
+/// `--lock-wait`: a boot started while another holds the lock waits, says
+/// who holds it, and boots once the lock is released (3 s later here).
+#[test]
+fn a_boot_with_lock_wait_waits_for_the_lock_then_boots() {
+    let (f, _g) = fleet();
+    let app = boot_fresh(f, "v1");
+    app.ok(&["lock", "acquire", "-m", "maintenance"]);
+    let started = std::time::Instant::now();
+    let boot = Command::new(baton_bin())
+        .args(["app", "boot", "--version", "v2", "--lock-wait", "30s"])
+        .current_dir(&app.dir)
+        .env_remove("VERSION")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton app boot --lock-wait");
+    std::thread::sleep(Duration::from_secs(3));
+    // Still waiting: nothing changed yet.
+    assert_eq!(f.running(&f.hosts[0]), vec!["app-web-v1"]);
+    app.ok(&["lock", "release"]);
+    let out = boot.wait_with_output().expect("baton app boot --lock-wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{err}", stdout_of(&out));
+    assert!(started.elapsed() >= Duration::from_secs(3), "it waited for the release");
+    assert!(err.contains("waiting for the deploy lock held by") && err.contains("Message: maintenance"), "{err}");
+    for h in &f.hosts {
+        assert_eq!(f.running(h), vec!["app-web-v2"], "on {h}");
+    }
+    assert!(app.ok(&["lock", "status"]).contains("There is no deploy lock"));
+    // Held past the timeout: it gives up, saying it waited, and changes nothing.
+    app.ok(&["lock", "acquire", "-m", "maintenance"]);
+    let out = app.baton(&["app", "boot", "--version", "v1", "--lock-wait", "3s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("was still held after waiting 3s") && err.contains("Message: maintenance"), "{err}");
+    assert_eq!(f.running(&f.hosts[0]), vec!["app-web-v2"]);
+    app.ok(&["lock", "release"]);
+}
+
 /// `app exec -i` and `app exec -i --reuse` run over `ssh -t` on the primary
 /// host, under a pseudo-terminal (`script` provides one, as a user's
 /// terminal would): the command runs in a container of the app, with the

@@ -8,6 +8,7 @@
 //! stage and moves itself (`handover.rs` and `waits.rs`).
 
 mod handover;
+mod locking;
 mod outbox;
 mod timing;
 mod waits;
@@ -17,6 +18,7 @@ pub use timing::{StatusRead, Timing, DOCKER_HEALTH_RETRIES, NEW_CONTAINER_READ_M
 use crate::commands as cmds;
 use crate::effect::{Action, Effect, Event, Observation, Outcome, Step};
 use crate::failure::{Failure, Said, Why};
+use crate::lockwait::LockWait;
 use crate::machine::{Machine, Reason, Wake};
 use crate::plan::Plan;
 use crate::rng::Rng;
@@ -46,10 +48,13 @@ pub enum Broken {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
-    Locking,
-    ReadingLock,
+    /// Taking the lock (waiting for it, with `--lock-wait`).
+    Locking(Box<LockWait>),
     Preparing,
-    Rollout { group: usize, next_group_at: Option<Time> },
+    Rollout {
+        group: usize,
+        next_group_at: Option<Time>,
+    },
     Unlocking,
     Done,
 }
@@ -86,8 +91,6 @@ pub struct Deploy {
     plan: Arc<Plan>,
     /// Each selected role, resolved once.
     roles: BTreeMap<String, RoleCtx>,
-    /// Why taking the lock failed, kept while its details are read.
-    pending_lock_error: Option<Said>,
     rng: Rng,
     run_id: String,
     phase: Phase,
@@ -106,6 +109,8 @@ pub struct Deploy {
 impl Deploy {
     /// Start a deploy at time `now`; `seed` gives the run id and name suffixes.
     pub fn new(plan: Plan, seed: u64, now: Time) -> Deploy {
+        let step = crate::ops::lock_step(&plan);
+        let lock = LockWait::new(step, cmds::lock_read(&plan.config), plan.lock_wait, now);
         let mut rng = Rng::new(seed);
         let run_id = rng.hex(32);
         let roles = plan.roles.iter().filter_map(|r| Some((r.clone(), RoleCtx::new(&plan, r, &run_id)?))).collect();
@@ -133,10 +138,9 @@ impl Deploy {
             prepared: vec![None; hosts.len()],
             plan: Arc::new(plan),
             roles,
-            pending_lock_error: None,
             rng,
             run_id,
-            phase: Phase::Locking,
+            phase: Phase::Locking(Box::new(lock)),
             hosts,
             groups,
             failures: vec![],
@@ -146,10 +150,8 @@ impl Deploy {
         };
         d.warn_without_routes();
         let primary = d.primary();
-        let details = crate::ops::lock_details(&d.plan);
-        let c = cmds::lock_acquire(&d.plan.config, &details);
         d.out.progress(&primary, None, Step::AcquireLock);
-        d.emit_lock(false, Action::LockAcquire { details }, c);
+        d.pump_lock();
         d
     }
 
@@ -275,8 +277,10 @@ impl Machine for Deploy {
     }
 
     fn poll_timeout(&self) -> Option<Wake> {
-        if self.phase == Phase::Done {
-            return None;
+        match &self.phase {
+            Phase::Done => return None,
+            Phase::Locking(lock) => return lock.poll_timeout(),
+            _ => {}
         }
         let mut wake = None;
         for h in &self.hosts {
@@ -301,6 +305,11 @@ impl Machine for Deploy {
         };
         match owner {
             Owner::Lock => self.on_lock(obs),
+            Owner::Waiting(local) => {
+                self.with_lock(|lock| {
+                    lock.handle_observation(&obs.with_id(local), now);
+                });
+            }
             Owner::Prepare(i) => self.on_prepared(i, obs),
             Owner::Host(i) => {
                 self.on_host(i, now, |h, ctx, now| h.handle(ctx, Input::Obs(obs), now));
@@ -312,6 +321,9 @@ impl Machine for Deploy {
 
     fn handle_timeout(&mut self, now: Time) {
         let now = self.clock(now);
+        if self.with_lock(|lock| lock.handle_timeout(now)) {
+            return;
+        }
         if let Phase::Rollout { group, next_group_at: Some(at) } = self.phase {
             if at <= now {
                 self.phase = Phase::Rollout { group, next_group_at: None };
@@ -357,7 +369,10 @@ impl Machine for Deploy {
                 }
                 self.after_host_change(now);
             }
-            // Lock and prepare commands finish; their handlers see the flag.
+            Phase::Locking(_) => {
+                self.with_lock(|lock| lock.handle_interrupt(now));
+            }
+            // Prepare commands finish; their handlers see the flag.
             _ => {}
         }
     }
@@ -408,53 +423,11 @@ impl Deploy {
         self.finish(Outcome::Failed { failures });
     }
 
-    /// What came of a lock command (acquire, read, release).
+    /// What came of releasing the lock.
     fn on_lock(&mut self, obs: &Observation) {
-        let primary = self.primary();
-        let ok = matches!(obs, Observation::Exited { code: 0, .. });
-        match &self.phase {
-            Phase::Locking if ok && self.interrupted => self.release_lock(),
-            Phase::Locking if ok => self.prepare_images(),
-            Phase::Locking => self.lock_not_taken(obs),
-            Phase::ReadingLock => match obs {
-                Observation::Exited { code: 0, stdout, .. } => {
-                    let details = crate::ops::decode_lock_details(stdout);
-                    self.finish(Outcome::LockHeld { details });
-                }
-                _ => {
-                    let said = self.pending_lock_error.take().unwrap_or_else(|| Said::of(obs));
-                    let f = Failure::new(&primary, None, Step::AcquireLock, Why::Command(said));
-                    self.out.event(Event::HostFailed(f.clone()));
-                    self.finish(Outcome::Failed { failures: vec![f] });
-                }
-            },
-            Phase::Unlocking => self.lock_released(obs),
-            _ => {}
+        if self.phase == Phase::Unlocking {
+            self.lock_released(obs);
         }
-    }
-
-    /// `mkdir` of the lock failed, or its answer was lost.
-    fn lock_not_taken(&mut self, obs: &Observation) {
-        let primary = self.primary();
-        if let Observation::Exited { .. } = obs {
-            // Most likely another deploy holds the lock: read it.
-            self.phase = Phase::ReadingLock;
-            self.emit_lock(true, Action::LockRead, cmds::lock_read(&self.plan.config));
-            self.pending_lock_error = Some(Said::of(obs));
-            return;
-        }
-        let f = Failure::new(&primary, None, Step::AcquireLock, Why::Command(Said::of(obs)));
-        self.out.event(Event::HostFailed(f.clone()));
-        if let Observation::NotConnected { .. } = obs {
-            // No connection was made: the command did not run, no lock was taken.
-            return self.finish(Outcome::Failed { failures: vec![f] });
-        }
-        // The command may have run before the answer was lost.
-        self.out.event(Event::LockKept {
-            host: primary,
-            reason: "the answer to taking the lock was lost, so the lock may be held now; check with `baton lock status` and release it with `baton lock release`".into(),
-        });
-        self.finish(Outcome::Failed { failures: vec![f] });
     }
 
     fn lock_released(&mut self, obs: &Observation) {

@@ -9,7 +9,10 @@ use std::collections::{BTreeMap, VecDeque};
 /// What an effect's observation is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Owner {
+    /// Releasing the lock.
     Lock,
+    /// The [`crate::lockwait::LockWait`] that takes the lock; its own id.
+    Waiting(EffectId),
     Prepare(usize),
     Host(usize),
 }
@@ -46,6 +49,15 @@ impl Outbox {
             stdin: None,
         };
         self.effects.push_back(if e.poll { Effect::Poll(c) } else { Effect::RunCmd(c) });
+        self.pending.insert(id, owner);
+        id
+    }
+
+    /// Issue a part's effect under this outbox's numbering.
+    pub fn forward(&mut self, owner: Owner, e: Effect) -> EffectId {
+        let id = EffectId(self.next_id);
+        self.next_id += 1;
+        self.effects.push_back(e.with_id(id));
         self.pending.insert(id, owner);
         id
     }

@@ -121,7 +121,7 @@ pub fn build_pull(plan: &Plan) -> Phase {
 fn locked_start(plan: &Plan, hooks: &Hooks, command: &str) -> Vec<Part> {
     let mut parts: Vec<Part> =
         hooks::part(plan, hooks, "pre-connect", details(command), None).map(Part::guard).into_iter().collect();
-    parts.push(Part::new(Batch::new(vec![ops::lock_acquire(plan)])).guard());
+    parts.push(ops::guard_part(ops::lock_acquire(plan)));
     parts
 }
 
