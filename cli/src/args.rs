@@ -226,6 +226,20 @@ pub enum Cmd {
     /// 0600 and its values are never printed. With --dry-run, nothing is written: baton says what it
     /// would write and shows what `env push` would run.
     Envify,
+    /// Replay the journal of a real run against the core, and check it makes the same decisions.
+    ///
+    /// Every real `app boot`, `deploy`, `redeploy` and `rollback` writes a journal (JSON lines) to
+    /// $BATON_JOURNAL_DIR, else $XDG_STATE_HOME/baton/journal, else ~/.local/state/baton/journal
+    /// (the last baton.journal_keep, 50, are kept). replay rebuilds the run's machine from the
+    /// journal's header (the config, -c, must be the same: its digest is checked), feeds it the
+    /// recorded answers, wake-ups and interrupts at their recorded times, and compares the commands
+    /// and events it issues with the recorded ones. Contacts nothing. Exit 0 when identical, 1 at
+    /// the first divergence (printed with its journal line, time, and what was expected and got).
+    Replay {
+        /// The journal file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Print baton's own version.
     Version,
 }
@@ -497,6 +511,20 @@ const NOT_FOR: &[NotFor] = &[
         command: "rollback",
         options: &[("version", "--version")],
         why: "the version to roll back to is its argument: `baton rollback VERSION`",
+    },
+    NotFor {
+        command: "replay",
+        options: &[
+            ("verbose", "--verbose"),
+            ("version", "--version"),
+            ("primary", "--primary"),
+            ("hosts", "--hosts"),
+            ("roles", "--roles"),
+            ("destination", "--destination"),
+            ("skip_hooks", "--skip-hooks"),
+            ("dry_run", "--dry-run"),
+        ],
+        why: "the journal holds the run's version, hosts, roles, destination and hooks, and replay contacts nothing",
     },
     NotFor { command: "version", options: ALL, why: "it prints baton's own version and reads no config" },
 ];

@@ -40,6 +40,8 @@ pub struct BootArgs {
     pub verbose: bool,
     pub quiet: bool,
     pub seed: u64,
+    /// The journal's header: a real run writes one (`baton replay`).
+    pub journal: Option<baton_core::journal::Header>,
 }
 
 /// What a run is called in its messages: `Booting v2`, `The boot of v2 failed`.
@@ -82,35 +84,46 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
     let mut live = (!quiet && !verbose && std::io::stdout().is_terminal()).then(|| Live::new(&hosts));
     // With --verbose: how long each host spent in each step.
     let mut steps = StepTimes::default();
+    let keep = plan.config.baton.journal_keep;
+    let mut journal = args.journal.as_ref().map(|h| crate::journal::Writer::start(h, keep));
+    let mut report = |r: Report| match r {
+        Report::Wake(t, w) if verbose => {
+            trace.wake(t, &w);
+            print_last(&trace);
+        }
+        Report::Effect(t, e) if verbose => {
+            trace.effect(t, &e);
+            print_last(&trace);
+        }
+        Report::Observation(t, o) if verbose => {
+            trace.observation(t, &o);
+            print_last(&trace);
+        }
+        Report::Event(t, ev) => match live.as_mut() {
+            _ if verbose => {
+                steps.record(t, &ev);
+                print_event(t, &ev, quiet)
+            }
+            Some(l) => l.event(t, &ev),
+            None => print_event(t, &ev, quiet),
+        },
+        _ => {}
+    };
     let outcome = runtime.block_on(async {
         conns.warm_up(&contacted);
-        let outcome = baton_interpreter::run(machine, conns.clone(), |r| match r {
-            Report::Wake(t, w) if verbose => {
-                trace.wake(t, &w);
-                print_last(&trace);
+        let outcome = baton_interpreter::run(machine, conns.clone(), |r| {
+            if let Some(j) = journal.as_mut() {
+                j.record(&r);
             }
-            Report::Effect(t, e) if verbose => {
-                trace.effect(t, &e);
-                print_last(&trace);
-            }
-            Report::Observation(t, o) if verbose => {
-                trace.observation(t, &o);
-                print_last(&trace);
-            }
-            Report::Event(t, ev) => match live.as_mut() {
-                _ if verbose => {
-                    steps.record(t, &ev);
-                    print_event(t, &ev, quiet)
-                }
-                Some(l) => l.event(t, &ev),
-                None => print_event(t, &ev, quiet),
-            },
-            _ => {}
+            report(r)
         })
         .await;
         conns.close_all().await;
         outcome
     });
+    if let Some(path) = journal.as_ref().and_then(|j| j.path()).filter(|_| verbose) {
+        say!("journal: {} (`baton replay` replays it)", path.display());
+    }
     if let Some(l) = live.take() {
         l.finish();
     }

@@ -8,6 +8,7 @@ use crate::build_cmd;
 use crate::load::{self, UsageError};
 use crate::out::{say, tell};
 use baton_core::flow::{self, rollback, Flow};
+use baton_core::journal::Command;
 use baton_core::plan::Plan;
 
 /// Which of the three.
@@ -43,6 +44,19 @@ pub fn run(g: &Global, plan: Plan, which: Which, skip_push: bool) -> Result<i32,
         build_cmd::warn_uncommitted(g.quiet);
     }
     let seed = load::random_u64();
+    let command = match which {
+        Which::Deploy => Command::Deploy,
+        Which::Redeploy => Command::Redeploy,
+        Which::Rollback => Command::Rollback,
+    };
+    let run = crate::journal::Run {
+        command,
+        seed,
+        skip_push,
+        hooks: Some(&hooks),
+        registry_username: (which == Which::Deploy).then_some(credentials.username.as_str()),
+    };
+    let header = (!g.dry_run).then(|| crate::journal::header(g, &plan, &run));
     let f = Flow { hooks, seed, skip_push, credentials };
     let machine = match which {
         Which::Deploy => flow::deploy(&plan, &f),
@@ -72,7 +86,8 @@ pub fn run(g: &Global, plan: Plan, which: Which, skip_push: bool) -> Result<i32,
         done: format!("{name}: {version} serves on every host; the deploy lock on {primary} is released."),
         failed: format!("The {name} of {version} failed:"),
     };
-    Ok(boot_cmd::drive(machine, &plan, &BootArgs { verbose: g.verbose, quiet: g.quiet, seed }, &words))
+    let args = BootArgs { verbose: g.verbose, quiet: g.quiet, seed, journal: header };
+    Ok(boot_cmd::drive(machine, &plan, &args, &words))
 }
 
 /// `rollback` with no version: the versions every selected host has a

@@ -7,11 +7,13 @@ mod batch_cmd;
 mod boot_cmd;
 mod build_cmd;
 mod deploy_cmd;
+mod journal;
 mod load;
 mod local_cmd;
 mod out;
 mod parts_cmd;
 mod plan_cmd;
+mod replay_cmd;
 mod server_cmd;
 
 use args::{AppCmd, Cli, Cmd, EnvCmd, Global, LockCmd, PruneCmd, ServerCmd};
@@ -58,13 +60,20 @@ pub fn build_plan(g: &Global, message: &str, needs_version: bool) -> Result<Plan
         Err(e) => return Err(e),
     };
     let lock = LockInfo { holder: git_user(), at_utc: utc_now(), message: message.to_string() };
-    // -p: the primary host alone, as Kamal's `specific_primary!`.
-    let primary = g.primary.then(|| vec![cfg.primary_host().to_string()]);
-    let hosts = primary.as_deref().or(g.hosts.as_deref());
-    let mut plan = Plan::new(cfg, &version, hosts, g.roles.as_deref(), &local_user(), lock)
+    let hosts = selected_hosts(g, &cfg);
+    let mut plan = Plan::new(cfg, &version, hosts.as_deref(), g.roles.as_deref(), &local_user(), lock)
         .map_err(|e| UsageError(vec![e.to_string()]))?;
     plan.lock_wait = g.lock_wait;
     Ok(plan)
+}
+
+/// The hosts `-h` names, or the primary host alone for `-p` (as Kamal's
+/// `specific_primary!`); None: every host.
+pub fn selected_hosts(g: &Global, cfg: &baton_core::config::Config) -> Option<Vec<String>> {
+    match g.primary {
+        true => Some(vec![cfg.primary_host().to_string()]),
+        false => g.hosts.clone(),
+    }
 }
 
 fn run(cli: Cli) -> Result<i32, UsageError> {
@@ -113,7 +122,21 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             if cli.global.dry_run {
                 return Ok(boot_cmd::dry_run(plan, seed, cli.global.verbose));
             }
-            Ok(boot_cmd::run(plan, &boot_cmd::BootArgs { verbose: cli.global.verbose, quiet: cli.global.quiet, seed }))
+            let run = journal::Run {
+                command: baton_core::journal::Command::AppBoot,
+                seed,
+                skip_push: false,
+                hooks: None,
+                registry_username: None,
+            };
+            let header = journal::header(&cli.global, &plan, &run);
+            let args = boot_cmd::BootArgs {
+                verbose: cli.global.verbose,
+                quiet: cli.global.quiet,
+                seed,
+                journal: Some(header),
+            };
+            Ok(boot_cmd::run(plan, &args))
         }
         Cmd::App { command } => app(&cli.global, command),
         Cmd::Deploy { skip_push } => {
@@ -176,6 +199,7 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             let plan = build_plan(&cli.global, "", false)?;
             Ok(server_cmd::bootstrap(&plan, *install, cli.global.dry_run, cli.global.verbose))
         }
+        Cmd::Replay { file } => replay_cmd::run(&cli.global, file),
         Cmd::Version => {
             println!("baton {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

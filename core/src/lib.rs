@@ -22,7 +22,8 @@
 //! - [`driver`]: the one loop that runs a machine in virtual time, for
 //!   `baton plan`, the checks and the tests;
 //! - [`effect`] and [`failure`]: what goes in and out, and every way a step fails;
-//! - [`sim`]: the simulated fleet; [`trace`]: a run as text lines.
+//! - [`sim`]: the simulated fleet; [`trace`]: a run as text lines;
+//! - [`journal`]: a real run as JSON lines, and its replay.
 //!
 //! This crate does no I/O: no files, processes, sockets, clock or ambient
 //! randomness. Time comes in as an argument; randomness from a caller's seed.
@@ -38,6 +39,7 @@ pub mod erb;
 pub mod failure;
 pub mod flow;
 pub mod healthcheck;
+pub mod journal;
 pub mod lockwait;
 pub mod machine;
 pub mod ops;

@@ -29,6 +29,9 @@ pub enum Report {
     Event(Time, Event),
     /// A deadline came due; the machine is woken for it.
     Wake(Time, baton_core::machine::Wake),
+    /// The first SIGINT or SIGTERM: the machine is told to stop
+    /// ([`Machine::handle_interrupt`]) at this time.
+    Interrupt(Time),
 }
 
 /// A second interrupt: baton stopped at once. Per host, what may be left.
@@ -39,7 +42,7 @@ pub struct Aborted {
 
 /// Run any machine to its end against real hosts: `app boot`, every other
 /// command, and sequences of them. `report` sees every effect, observation,
-/// wake-up and event as it happens. The first SIGINT or SIGTERM becomes
+/// wake-up, interrupt and event as it happens. The first SIGINT or SIGTERM becomes
 /// [`Machine::handle_interrupt`]: every machine then brings its hosts to a
 /// safe point and finishes as it documents; a second one aborts at once,
 /// with the machine's notes on what may be half-done. Connections stay
@@ -80,7 +83,9 @@ pub async fn run<M: Machine>(
                 if interrupts > 1 {
                     return Err(Aborted { notes: machine.state_notes() });
                 }
-                machine.handle_interrupt(now());
+                let t = now();
+                report(Report::Interrupt(t));
+                machine.handle_interrupt(t);
             }
             obs = rx.recv() => {
                 let Some(obs) = obs else { continue };

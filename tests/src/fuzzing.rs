@@ -241,3 +241,41 @@ pub fn deploy(data: &[u8]) {
     }
     panic!("the run did not end within the step bound");
 }
+
+/// The journal's reader and `baton replay`: any text. Nothing may panic; a
+/// journal that reads writes back to the same entries, and replays (into
+/// the machine its header names, over a fixed config) to a verdict.
+/// (Journals of over 5,000 entries are only read.)
+pub fn journal(data: &[u8]) {
+    use baton_core::journal::{self, replay, Entry};
+    let text = String::from_utf8_lossy(data);
+    let Ok(j) = journal::parse(&text) else { return };
+    let mut again = Entry::Header(Box::new(j.header.clone())).to_line();
+    for (_, e) in &j.entries {
+        again.push('\n');
+        again.push_str(&e.to_line());
+    }
+    let back = journal::parse(&again).expect("a journal written back reads");
+    assert_eq!(back.header, j.header);
+    assert_eq!(back.entries.len(), j.entries.len());
+    for ((_, a), (_, b)) in back.entries.iter().zip(&j.entries) {
+        // An event's JSON may hold a float, which need not read back to the last bit.
+        if !matches!(a, Entry::Event(_)) {
+            assert_eq!(a, b);
+        }
+    }
+    let cfg = Config::parse(
+        Source {
+            name: "config/deploy.yml",
+            text: "service: app\nimage: app\nservers:\n  web: [h1, h2]\nregistry:\n  username: u\n  password: [P]\n",
+        },
+        None,
+    )
+    .expect("the fixed config parses");
+    if j.entries.len() > 5_000 {
+        return;
+    }
+    if let Ok(plan) = j.header.plan(cfg) {
+        let _ = replay::replay(&j, replay::machine(&j.header, &plan)).to_string();
+    }
+}

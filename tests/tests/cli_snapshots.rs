@@ -155,6 +155,7 @@ help_snapshots! {
     help_build: ["build", "--help"];
     help_build_push: ["build", "push", "--help"];
     help_registry_login: ["registry", "login", "--help"];
+    help_replay: ["replay", "--help"];
 }
 
 #[test]

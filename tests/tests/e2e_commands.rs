@@ -109,11 +109,40 @@ fn logs_options() {
     assert!(text.contains("response:200"), "follow printed: {text}");
 }
 
+/// `app boot` of `version` (a handover), journaled into a directory of its
+/// own; its journal replays identically (`baton replay`).
+fn boot_journaled_and_replayed(app: &App, version: &str) {
+    let dir = app.dir.join("journals");
+    let run = |args: &[&str]| {
+        Command::new(baton_bin())
+            .args(args)
+            .current_dir(&app.dir)
+            .env_remove("VERSION")
+            .env("BATON_JOURNAL_DIR", &dir)
+            .output()
+            .expect("run baton")
+    };
+    let out = run(&["app", "boot", "--version", version]);
+    assert!(out.status.success(), "app boot: {}", String::from_utf8_lossy(&out.stderr));
+    let journals: Vec<std::path::PathBuf> =
+        std::fs::read_dir(&dir).expect("the journal directory").map(|e| e.expect("entry").path()).collect();
+    assert_eq!(journals.len(), 1, "one journal: {journals:?}");
+    let name = journals[0].file_name().and_then(|n| n.to_str()).expect("a name").to_string();
+    assert!(name.ends_with(&format!("-app-boot-{version}.jsonl")), "{name}");
+    let out = run(&["replay", journals[0].to_str().expect("UTF-8 path")]);
+    let text = stdout_of(&out);
+    assert!(
+        out.status.success() && text.contains(" events: identical"),
+        "replay of {name}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn stale_containers_with_and_without_stop() {
     let (f, _g) = fleet();
     let app = boot_fresh(f, "v1");
-    app.ok(&["app", "boot", "--version", "v2"]);
+    boot_journaled_and_replayed(&app, "v2");
     // Start v1 again beside v2: v1 is now stale.
     app.ok(&["app", "start", "--version", "v1"]);
     for h in &f.hosts {

@@ -31,3 +31,8 @@ fn docker_output_corpus() {
 fn deploy_corpus() {
     corpus("deploy", baton_tests::fuzzing::deploy);
 }
+
+#[test]
+fn journal_corpus() {
+    corpus("journal", baton_tests::fuzzing::journal);
+}

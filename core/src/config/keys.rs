@@ -61,6 +61,7 @@ pub(super) const BATON: &[&str] = &[
     "known_hosts_file",
     "routes",
     "cut_at",
+    "journal_keep",
 ];
 
 /// Warn about every key of `m` (at `path`) that is not in `known`. A

@@ -221,6 +221,9 @@ pub struct BatonSettings {
     /// A command run on each host that prints the proxy's routing table in
     /// Traefik v2's `/api/http/services` JSON; None: pause instead.
     pub routes_command: Option<String>,
+    /// How many journals of real runs to keep on this machine
+    /// (`baton.journal_keep`, default 50; see `baton replay`).
+    pub journal_keep: usize,
 }
 
 /// When a handover cuts the old container's cord (`baton.cut_at`).
@@ -276,6 +279,7 @@ impl Default for BatonSettings {
             known_hosts_file: None,
             routes_command: None,
             cut_at: CutAt::Healthy,
+            journal_keep: 50,
         }
     }
 }

@@ -364,6 +364,15 @@ pub(super) fn parse_baton(ctx: &mut Ctx<'_>, v: Option<&Value>) -> BatonSettings
                 }
                 continue;
             }
+            "journal_keep" => {
+                match whole_number(v).filter(|n| *n >= 1) {
+                    Some(n) => b.journal_keep = n as usize,
+                    None => {
+                        ctx.err(&p, format!("expected a whole number of journals, 1 or more, found {}", describe(v)))
+                    }
+                }
+                continue;
+            }
             "known_hosts_file" => {
                 match v.as_str() {
                     Some(s) if !s.is_empty() => b.known_hosts_file = Some(s.to_string()),

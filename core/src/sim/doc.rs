@@ -266,7 +266,7 @@ pub fn effects(sim: &Simulation) -> Vec<EffectDoc> {
         .collect()
 }
 
-fn baton_event(ev: &Event) -> EventKind {
+pub(crate) fn baton_event(ev: &Event) -> EventKind {
     match ev {
         Event::Progress { host, role, step } => {
             EventKind::Progress { host: host.clone(), role: role.clone(), step: step.describe().to_string() }

@@ -1,0 +1,61 @@
+//! `baton replay FILE`: a journal of a real run fed back into the core
+//! (`baton_core::journal::replay`), to check that the same inputs at the
+//! same times make the core issue the same effects and events.
+
+use crate::args::Global;
+use crate::load::{self, UsageError};
+use crate::out::{say, tell};
+use baton_core::journal::{self, replay};
+use std::path::Path;
+
+/// Exit 0 when the replay is identical, 1 at the first divergence.
+pub fn run(g: &Global, file: &Path) -> Result<i32, UsageError> {
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            UsageError::new(&name, "no such file; pass a journal (`app boot --verbose` prints where it wrote one)")
+        }
+        _ => UsageError::new(&name, format!("cannot be read ({e}); check its permissions")),
+    })?;
+    let j = journal::parse(&text).map_err(|e| match e.line() {
+        Some(line) => UsageError(vec![format!("{name}:{line}: {e}")]),
+        None => UsageError(vec![format!("{name}: {e}")]),
+    })?;
+    let h = &j.header;
+    let files = load::read_config(&g.config_file, h.destination.as_deref())?;
+    let digest = crate::journal::config_digest(&files);
+    if digest != h.config_digest {
+        return Err(UsageError::new(
+            &g.config_file.display().to_string(),
+            format!(
+                "is not the config the recorded run read ({digest} here, {} in {name}); replay with the same config (-c {}, the same .env and environment)",
+                h.config_digest, h.config_file
+            ),
+        ));
+    }
+    let config = load::parse_config(&files, true)?;
+    let plan = h.plan(config).map_err(|e| UsageError(vec![format!("{name}: {e}")]))?;
+    let this = env!("CARGO_PKG_VERSION");
+    if h.baton_version != this {
+        tell!(
+            "warning: {name} was written by baton {}, this is baton {this}: a change in baton may show as a divergence",
+            h.baton_version
+        );
+    }
+    if !g.quiet {
+        say!(
+            "Replaying the {} of {} begun at {} ({} lines, seed {})...",
+            h.command.name(),
+            h.version,
+            h.started_utc,
+            j.entries.len() + 1,
+            h.seed
+        );
+    }
+    let verdict = replay::replay(&j, replay::machine(h, &plan));
+    say!("{verdict}");
+    Ok(match verdict {
+        replay::Verdict::Identical { .. } => 0,
+        replay::Verdict::Diverged(_) => 1,
+    })
+}

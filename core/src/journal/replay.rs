@@ -1,0 +1,211 @@
+//! `baton replay`: a recorded run fed back into a freshly built machine.
+//!
+//! The machine is rebuilt from the journal's header (same plan, same seed,
+//! so the same run ids and names), then driven by the core's
+//! [`Driver`] with the recorded inputs in the recorded order, each at its
+//! recorded time: an answer when it arrived, a wake-up when it fired, an
+//! interrupt when the user pressed Ctrl-C. The responder holds every
+//! effect (the recorded answer is delivered at its recorded time), and
+//! collects what the machine issues and reports.
+//!
+//! Between two inputs, the machine must issue the recorded effects and
+//! report the recorded events, in the same order, with the same ids,
+//! commands and contents (times aside: a real run stamps them a few
+//! milliseconds after the input that caused them). A wake-up must be one
+//! the machine asked for (same deadline, reason, host and role). The first
+//! difference is the divergence.
+
+use super::{Entry, Header, Journal};
+use crate::deploy::Deploy;
+use crate::driver::{Answer, Driver, Responder};
+use crate::effect::{Effect, Event};
+use crate::flow::{self, Credentials, Flow};
+use crate::machine::Machine;
+use crate::plan::Plan;
+use crate::time::{fmt_secs, Time};
+use std::fmt;
+
+/// The machine the header's command ran: `app boot` is a [`Deploy`]
+/// starting at 0, the others [`flow`] sequences. The registry password is
+/// not in the journal: an empty one goes to standard input instead (what
+/// is compared is only that there is some).
+pub fn machine(header: &Header, plan: &Plan) -> Box<dyn Machine> {
+    use super::Command;
+    let f = Flow {
+        hooks: header.hooks(),
+        seed: header.seed,
+        skip_push: header.skip_push,
+        credentials: Credentials {
+            username: header.registry_username.clone().unwrap_or_default(),
+            password: String::new(),
+        },
+    };
+    match header.command {
+        Command::AppBoot => Box::new(Deploy::new(plan.clone(), header.seed, 0)),
+        Command::Deploy => Box::new(flow::deploy(plan, &f)),
+        Command::Redeploy => Box::new(flow::redeploy(plan, &f)),
+        Command::Rollback => Box::new(flow::rollback(plan, &f)),
+    }
+}
+
+/// The first place the replayed run differs from the recorded one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The journal line (from 1) where the recorded run goes another way.
+    pub line: usize,
+    /// Its position among the recorded effects and events (from 0), when
+    /// the difference is one of them.
+    pub index: Option<usize>,
+    /// Its recorded time.
+    pub at_ms: Time,
+    pub expected: String,
+    pub got: String,
+}
+
+/// What a replay found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Identical { effects: usize, events: usize },
+    Diverged(Divergence),
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Identical { effects, events } => {
+                write!(f, "replayed {effects} effects, {events} events: identical")
+            }
+            Verdict::Diverged(d) => {
+                let index = d.index.map(|i| format!(" (output {i})")).unwrap_or_default();
+                writeln!(f, "diverged at line {}{index}, at {}s:", d.line, fmt_secs(d.at_ms))?;
+                writeln!(f, "  expected: {}", d.expected)?;
+                write!(f, "  got:      {}", d.got)
+            }
+        }
+    }
+}
+
+/// Holds every effect (the replay delivers the recorded answers itself)
+/// and collects what the machine issues and reports, as journal entries.
+#[derive(Default)]
+struct Collect {
+    got: Vec<Entry>,
+}
+
+impl Responder for Collect {
+    fn answer(&mut self, _effect: &Effect, _now: Time) -> Answer {
+        Answer::Held
+    }
+    fn on_effect(&mut self, now: Time, effect: &Effect) {
+        self.got.push(Entry::effect(now, effect));
+    }
+    fn on_event(&mut self, now: Time, event: &Event) {
+        self.got.push(Entry::event(now, event));
+    }
+}
+
+/// The recorded outputs (effects and events), with their lines.
+struct Expected<'a> {
+    outputs: Vec<(usize, &'a Entry)>,
+    /// Outputs already found identical.
+    checked: usize,
+}
+
+impl Expected<'_> {
+    /// Compare what the machine gave so far with what was recorded so far;
+    /// `next` is the input that comes next in the journal (None: its end).
+    fn check(&mut self, got: &[Entry], next: Option<(usize, &Entry)>, last_line: usize) -> Result<(), Divergence> {
+        let n = self.outputs.len().max(got.len());
+        for i in self.checked..n {
+            match (self.outputs.get(i), got.get(i)) {
+                (Some((_, e)), Some(g)) if e.same(g) => {}
+                (Some((line, e)), g) => {
+                    let got = match g {
+                        Some(g) => g.describe(),
+                        None => match next {
+                            Some((_, input)) => format!("nothing more before {}", input.describe()),
+                            None => "nothing more (the replayed run stopped)".to_string(),
+                        },
+                    };
+                    let at_ms = e.at_ms().unwrap_or(0);
+                    return Err(Divergence { line: *line, index: Some(i), at_ms, expected: e.describe(), got });
+                }
+                (None, Some(g)) => {
+                    let (line, at_ms, expected) = match next {
+                        Some((line, input)) => (line, input.at_ms().unwrap_or(0), input.describe()),
+                        None => (last_line + 1, g.at_ms().unwrap_or(0), "the end of the journal".to_string()),
+                    };
+                    return Err(Divergence { line, index: Some(i), at_ms, expected, got: g.describe() });
+                }
+                (None, None) => unreachable!("i < n"),
+            }
+        }
+        self.checked = n;
+        Ok(())
+    }
+}
+
+/// Give the machine one recorded input at its recorded time.
+fn apply<M: Machine>(d: &mut Driver<M>, c: &mut Collect, line: usize, input: &Entry) -> Result<(), Divergence> {
+    match input {
+        Entry::Observation(o) => {
+            let obs = o.to_observation().map_err(|e| Divergence {
+                line,
+                index: None,
+                at_ms: o.at_ms,
+                expected: "an observation".into(),
+                got: e,
+            })?;
+            d.now = d.now.max(o.at_ms);
+            d.deliver(&obs, c);
+        }
+        Entry::Wake(w) => {
+            let want = Entry::Wake(w.clone());
+            match d.machine.poll_timeout() {
+                Some(have) if Entry::wake(w.at_ms, &have) == want => {}
+                have => {
+                    let got = match have {
+                        Some(h) => Entry::wake(w.at_ms, &h).describe(),
+                        None => "no deadline".to_string(),
+                    };
+                    return Err(Divergence { line, index: None, at_ms: w.at_ms, expected: want.describe(), got });
+                }
+            }
+            d.advance(w.at_ms, c);
+        }
+        Entry::Interrupt { at_ms } => {
+            d.now = d.now.max(*at_ms);
+            d.interrupt(c);
+        }
+        Entry::Header(_) | Entry::Effect(_) | Entry::Event(_) => unreachable!("not an input"),
+    }
+    Ok(())
+}
+
+/// Replay `journal` against `machine` (built by [`machine`] from the same
+/// config). The machine starts at time 0, as a real run's does.
+pub fn replay<M: Machine>(journal: &Journal, machine: M) -> Verdict {
+    let mut c = Collect::default();
+    let mut d = Driver::new(machine, 0, &mut c);
+    let mut expected = Expected { outputs: vec![], checked: 0 };
+    let last_line = journal.entries.last().map(|(l, _)| *l).unwrap_or(1);
+    for (line, entry) in &journal.entries {
+        match entry {
+            Entry::Effect(_) | Entry::Event(_) => expected.outputs.push((*line, entry)),
+            Entry::Header(_) => {}
+            input => {
+                if let Err(div) = expected.check(&c.got, Some((*line, input)), last_line) {
+                    return Verdict::Diverged(div);
+                }
+                if let Err(div) = apply(&mut d, &mut c, *line, input) {
+                    return Verdict::Diverged(div);
+                }
+            }
+        }
+    }
+    if let Err(div) = expected.check(&c.got, None, last_line) {
+        return Verdict::Diverged(div);
+    }
+    let effects = c.got.iter().filter(|e| matches!(e, Entry::Effect(_))).count();
+    Verdict::Identical { effects, events: c.got.len() - effects }
+}

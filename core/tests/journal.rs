@@ -1,0 +1,225 @@
+//! The journal of a run and its replay: a run against the simulated fleet,
+//! recorded in the journal's format, replays identically into a fresh
+//! machine; a tampered journal is caught at the right line; and the
+//! registry password never reaches a journal.
+
+mod support;
+
+use baton_core::driver::{Driver, Responder};
+use baton_core::flow::hooks::Hooks;
+use baton_core::flow::{self, Credentials, Flow};
+use baton_core::journal::replay::{self, Divergence, Verdict};
+use baton_core::journal::{self, Command, Entry, Header, HooksRecord, Recording};
+use baton_core::machine::Machine;
+use baton_core::plan::Plan;
+use baton_core::sim::{self, Scenario};
+
+const CONFIG: &str =
+    "service: app\nimage: app\nservers:\n  web: [h1, h2]\n  jobs:\n    hosts: [h2]\n    cmd: bin/jobs\n";
+const PASSWORD: &str = "pa55-w0rd-marker";
+
+fn config() -> baton_core::config::Config {
+    support::config(CONFIG)
+}
+
+/// The header of a run of `command` over [`support::plan`]'s plan.
+fn header(command: Command, plan: &Plan, seed: u64) -> Header {
+    Header {
+        journal: journal::FORMAT.into(),
+        baton_version: "test".into(),
+        command,
+        started_utc: "2026-11-27T10:00:00.000Z".into(),
+        config_file: "config/deploy.yml".into(),
+        config_digest: "sha256:test".into(),
+        version: plan.version.clone(),
+        hosts: None,
+        roles: None,
+        destination: None,
+        skip_push: false,
+        seed,
+        lock: Header::lock_record(&plan.lock),
+        performer: plan.performer.clone(),
+        hooks: HooksRecord { dir: ".kamal/hooks".into(), present: vec!["pre-connect".into()], skip: false },
+        registry_username: (command == Command::Deploy).then(|| "deployer".to_string()),
+    }
+}
+
+/// Drive `machine` against the simulated fleet (every host on v1) and
+/// return the journal's text; Ctrl-C at `interrupt_at` if given.
+fn record<M: Machine>(h: &Header, plan: &Plan, machine: M, interrupt_at: Option<u64>) -> String {
+    let mut fleet = sim::fleet_for(plan, &Scenario { from: Some("v1".into()), seed: 3, ..Default::default() });
+    let mut rec = Recording::new(h, &mut fleet);
+    let mut d = Driver::new(machine, 0, &mut rec as &mut dyn Responder);
+    d.interrupt_at = interrupt_at;
+    d.drive_bounded(&mut rec, 1_000_000);
+    assert!(d.finished(), "the recorded run ends");
+    rec.text()
+}
+
+/// Replay `text` into the machine its header names, over the same config.
+fn replay_text(text: &str) -> Verdict {
+    let j = journal::parse(text).expect("the journal reads back");
+    let plan = j.header.plan(config()).expect("the header's plan");
+    replay::replay(&j, replay::machine(&j.header, &plan))
+}
+
+fn boot_journal() -> String {
+    let plan = support::plan(config(), "v2");
+    let h = header(Command::AppBoot, &plan, 7);
+    assert_eq!(h.plan(config()).expect("plan"), plan, "the header rebuilds the same plan");
+    record(&h, &plan, baton_core::deploy::Deploy::new(plan.clone(), 7, 0), None)
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_string).collect()
+}
+
+fn entry(line: &str) -> Entry {
+    serde_json::from_str(line).expect("an entry")
+}
+
+/// The position among effects and events (from 0) of the first of them
+/// after line `after` (1-based), and that line.
+fn first_output_after(ls: &[String], after: usize) -> (usize, usize) {
+    let mut index = 0;
+    for (i, l) in ls.iter().enumerate().skip(1) {
+        let is_output = matches!(entry(l), Entry::Effect(_) | Entry::Event(_));
+        if is_output && i + 1 > after {
+            return (index, i + 1);
+        }
+        if is_output {
+            index += 1;
+        }
+    }
+    panic!("no output after line {after}")
+}
+
+#[test]
+fn a_simulated_boot_replays_identically() {
+    let text = boot_journal();
+    let j = journal::parse(&text).expect("parses");
+    let effects = j.entries.iter().filter(|(_, e)| matches!(e, Entry::Effect(_))).count();
+    let events = j.entries.iter().filter(|(_, e)| matches!(e, Entry::Event(_))).count();
+    assert!(effects > 20 && events > 10, "a whole boot: {effects} effects, {events} events");
+    assert!(j.entries.iter().any(|(_, e)| matches!(e, Entry::Wake(_))), "waits are journaled");
+    let v = replay_text(&text);
+    assert_eq!(v, Verdict::Identical { effects, events });
+    assert_eq!(v.to_string(), format!("replayed {effects} effects, {events} events: identical"));
+}
+
+#[test]
+fn a_simulated_deploy_with_hooks_and_an_interrupt_replays_identically() {
+    let plan = support::plan(config(), "v2");
+    let h = header(Command::Deploy, &plan, 11);
+    let f = Flow {
+        hooks: h.hooks(),
+        seed: 11,
+        skip_push: false,
+        credentials: Credentials { username: "deployer".into(), password: PASSWORD.into() },
+    };
+    let text = record(&h, &plan, flow::deploy(&plan, &f), None);
+    assert!(matches!(replay_text(&text), Verdict::Identical { .. }), "{}", replay_text(&text));
+
+    // Ctrl-C halfway: recorded, and replayed at its time.
+    let end = journal::parse(&text).expect("parses").entries.last().and_then(|(_, e)| e.at_ms()).expect("a time");
+    let text = record(&h, &plan, flow::deploy(&plan, &f), Some(end / 2));
+    assert!(text.contains(r#""type":"interrupt""#), "the interrupt is journaled");
+    assert!(matches!(replay_text(&text), Verdict::Identical { .. }), "{}", replay_text(&text));
+}
+
+#[test]
+fn a_changed_answer_diverges_at_the_first_output_after_it() {
+    let text = boot_journal();
+    let mut ls = lines(&text);
+    // The first `docker run` of the new version: its answer becomes a failure.
+    let run_id = ls
+        .iter()
+        .find_map(|l| match entry(l) {
+            Entry::Effect(e) if e.step == "run" => Some(e.id),
+            _ => None,
+        })
+        .expect("a docker run");
+    let at = ls.iter().position(|l| matches!(entry(l), Entry::Observation(o) if o.id == run_id)).expect("its answer");
+    let Entry::Observation(mut o) = entry(&ls[at]) else { unreachable!() };
+    o.code = Some(125);
+    o.stderr = Some("docker: Error response from daemon: conflict".into());
+    ls[at] = Entry::Observation(o).to_line();
+    let (index, line) = first_output_after(&ls, at + 1);
+    let Verdict::Diverged(d) = replay_text(&(ls.join("\n") + "\n")) else { panic!("a changed answer is caught") };
+    assert_eq!((d.index, d.line), (Some(index), line), "{d:?}");
+    let expected = match entry(&ls[line - 1]) {
+        e @ (Entry::Effect(_) | Entry::Event(_)) => e.describe(),
+        _ => unreachable!(),
+    };
+    assert_eq!(d.expected, expected);
+    assert_ne!(d.got, d.expected);
+    assert_eq!(Some(d.at_ms), entry(&ls[line - 1]).at_ms());
+}
+
+#[test]
+fn a_removed_effect_is_caught_where_it_was() {
+    let text = boot_journal();
+    let mut ls = lines(&text);
+    let at = ls.iter().rposition(|l| matches!(entry(l), Entry::Effect(_))).expect("an effect");
+    let removed = entry(&ls.remove(at));
+    let Verdict::Diverged(Divergence { line, got, .. }) = replay_text(&(ls.join("\n") + "\n")) else {
+        panic!("a removed effect is caught")
+    };
+    assert_eq!(line, at + 1, "the line that took its place");
+    assert_eq!(got, removed.describe(), "the replay issues the removed effect there");
+}
+
+#[test]
+fn a_wake_up_the_machine_did_not_ask_for_is_caught() {
+    let text = boot_journal();
+    let mut ls = lines(&text);
+    let at = ls.iter().position(|l| matches!(entry(l), Entry::Wake(_))).expect("a wake-up");
+    let Entry::Wake(mut w) = entry(&ls[at]) else { unreachable!() };
+    w.due_ms += 1;
+    ls[at] = Entry::Wake(w).to_line();
+    let Verdict::Diverged(d) = replay_text(&(ls.join("\n") + "\n")) else { panic!("caught") };
+    assert_eq!((d.line, d.index), (at + 1, None), "{d:?}");
+}
+
+#[test]
+fn the_registry_password_never_reaches_the_journal() {
+    let plan = support::plan(config(), "v2");
+    let h = header(Command::Deploy, &plan, 5);
+    let f = Flow {
+        hooks: Hooks::default(),
+        seed: 5,
+        skip_push: false,
+        credentials: Credentials { username: "deployer".into(), password: PASSWORD.into() },
+    };
+    let machine = flow::deploy(&plan, &f);
+    let h = Header { hooks: HooksRecord::default(), ..h };
+    let text = record(&h, &plan, machine, None);
+    assert!(!text.contains(PASSWORD), "no password in the journal");
+    let logins: Vec<Entry> = lines(&text)
+        .iter()
+        .map(|l| entry(l))
+        .filter(|e| matches!(e, Entry::Effect(r) if r.step == "registry"))
+        .collect();
+    assert_eq!(logins.len(), 3, "this machine and both hosts log in");
+    for e in &logins {
+        let Entry::Effect(r) = e else { unreachable!() };
+        assert!(r.stdin && r.cmd.ends_with("docker login -u deployer --password-stdin"), "{r:?}");
+    }
+    // The replay has no password and still issues the same effects.
+    assert!(matches!(replay_text(&text), Verdict::Identical { .. }), "{}", replay_text(&text));
+}
+
+#[test]
+fn a_damaged_journal_is_refused_with_its_line() {
+    let text = boot_journal();
+    assert_eq!(journal::parse(""), Err(journal::JournalError::Empty));
+    let ls = lines(&text);
+    let no_header = ls[1..].join("\n");
+    assert_eq!(journal::parse(&no_header).map(|_| ()).unwrap_err().line(), Some(1));
+    let mut cut = ls.clone();
+    cut[3].truncate(10);
+    let e = journal::parse(&cut.join("\n")).unwrap_err();
+    assert_eq!(e.line(), Some(4), "{e}");
+    let other = text.replacen(journal::FORMAT, "baton-journal/0", 1);
+    assert!(matches!(journal::parse(&other), Err(journal::JournalError::Format { .. })));
+}
