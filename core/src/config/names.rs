@@ -102,7 +102,7 @@ fn is_ipv4(v: &str) -> bool {
 }
 
 fn is_ipv6(v: &str) -> bool {
-    v.parse::<std::net::Ipv6Addr>().is_ok()
+    v.parse::<core::net::Ipv6Addr>().is_ok()
 }
 
 /// A host: a DNS name, an IPv4 or an IPv6 address (no port).
