@@ -9,13 +9,10 @@
 
 mod common;
 
-use baton_loadgen::{LoadConfig, LoadReport};
+use baton_loadgen::LoadReport;
 use common::{baton_bin, fleet, Fleet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Appended to the fleet's config, whose last section is `baton:`.
@@ -68,25 +65,6 @@ fn ok(f: &Fleet, dir: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "baton {args:?} failed:\n{t}");
     assert!(!t.contains(&f.registry_password), "baton {args:?} printed the registry password:\n{t}");
     t
-}
-
-fn targets(f: &Fleet) -> Vec<SocketAddr> {
-    f.hosts.iter().map(|h| format!("{h}:80").parse().expect("address")).collect()
-}
-
-/// Run `during` under load that expects `bodies`; the load starts 1 s
-/// before and ends 1.5 s after.
-fn under_load(f: &Fleet, bodies: &[&str], during: impl FnOnce()) -> LoadReport {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut cfg = LoadConfig::new(targets(f), 300, Duration::from_secs(300));
-    cfg.expect = bodies.iter().map(|b| b.to_string()).collect();
-    cfg.stop = Some(stop.clone());
-    let load = std::thread::spawn(move || baton_loadgen::run(&cfg));
-    std::thread::sleep(Duration::from_secs(1));
-    during();
-    std::thread::sleep(Duration::from_millis(1500));
-    stop.store(true, Ordering::SeqCst);
-    load.join().expect("load thread")
 }
 
 fn summary(r: &LoadReport) -> String {
@@ -143,7 +121,7 @@ fn deploy_and_rollback_under_load_lose_no_request() {
     // The next version, under load.
     dockerfile(f, &dir, "v1", &d2);
     let mut deploy_out = String::new();
-    let report = under_load(f, &[&d1, &d2], || deploy_out = ok(f, &dir, &["deploy", "--version", &d2]));
+    let report = common::under_load(f, 300, &[&d1, &d2], || deploy_out = ok(f, &dir, &["deploy", "--version", &d2]));
     println!("deploy {d1} -> {d2}: {}", summary(&report));
     assert_eq!(report.counts.failures(), 0, "deploy: {}\n{:?}\n{deploy_out}", summary(&report), report.failures);
     assert!(report.counts.bodies.contains_key(&d2), "the load never saw {d2}: {}", summary(&report));
@@ -159,7 +137,7 @@ fn deploy_and_rollback_under_load_lose_no_request() {
     let listed = ok(f, &dir, &["rollback"]);
     assert!(listed.contains(&d1) && listed.contains(&d2), "{listed}");
     let mut rollback_out = String::new();
-    let report = under_load(f, &[&d1, &d2], || rollback_out = ok(f, &dir, &["rollback", &d1]));
+    let report = common::under_load(f, 300, &[&d1, &d2], || rollback_out = ok(f, &dir, &["rollback", &d1]));
     println!("rollback {d2} -> {d1}: {}", summary(&report));
     assert_eq!(report.counts.failures(), 0, "rollback: {}\n{:?}\n{rollback_out}", summary(&report), report.failures);
     for h in &f.hosts {

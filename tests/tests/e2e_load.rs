@@ -6,32 +6,16 @@
 
 mod common;
 
-use baton_loadgen::{LoadConfig, LoadReport};
+use baton_loadgen::LoadReport;
 use common::*;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const RATE: u32 = 400;
 const ROUTES: &str = "  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n";
 
-fn targets(f: &Fleet) -> Vec<SocketAddr> {
-    f.hosts.iter().map(|h| format!("{h}:80").parse().expect("address")).collect()
-}
-
-/// Run `during` while sending load; the load starts 1 s before and ends 1.5 s after.
+/// Run `during` under load; the bodies are the two versions the test swaps.
 fn under_load(f: &Fleet, during: impl FnOnce()) -> LoadReport {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut cfg = LoadConfig::new(targets(f), RATE, Duration::from_secs(120));
-    cfg.expect = vec!["v1".into(), "v2".into()];
-    cfg.stop = Some(stop.clone());
-    let load = std::thread::spawn(move || baton_loadgen::run(&cfg));
-    std::thread::sleep(Duration::from_secs(1));
-    during();
-    std::thread::sleep(Duration::from_millis(1500));
-    stop.store(true, Ordering::SeqCst);
-    load.join().expect("load thread")
+    common::under_load(f, RATE, &["v1", "v2"], during)
 }
 
 /// Wait until every proxy routes to `name` (and only containers of `version`).

@@ -249,3 +249,25 @@ pub fn boot_fresh(f: &Fleet, version: &str) -> App {
     app.ok(&["app", "boot", "--version", version]);
     app
 }
+
+/// Every host's proxy (port 80), as load targets.
+pub fn load_targets(f: &Fleet) -> Vec<std::net::SocketAddr> {
+    f.hosts.iter().map(|h| format!("{h}:80").parse().expect("address")).collect()
+}
+
+/// Run `during` under `rate` requests/s through every host's proxy, which
+/// must answer one of `bodies`; the load starts 1 s before and ends 1.5 s after.
+pub fn under_load(f: &Fleet, rate: u32, bodies: &[&str], during: impl FnOnce()) -> baton_loadgen::LoadReport {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let mut cfg = baton_loadgen::LoadConfig::new(load_targets(f), rate, Duration::from_secs(300));
+    cfg.expect = bodies.iter().map(|b| b.to_string()).collect();
+    cfg.stop = Some(stop.clone());
+    let load = std::thread::spawn(move || baton_loadgen::run(&cfg));
+    std::thread::sleep(Duration::from_secs(1));
+    during();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::SeqCst);
+    load.join().expect("load thread")
+}
