@@ -164,6 +164,19 @@ fn host_unreachable_at_start() {
     insta::assert_snapshot!(run.trace.render());
 }
 
+/// The host goes down as `docker run` is sent, before the command reached
+/// it: the new container cannot be running, and baton does not say it may be.
+#[test]
+fn a_docker_run_that_never_connected_started_nothing() {
+    let mut fleet = Scripted::new(&["h1"]).running("h1", "web", "v1");
+    fleet.hosts.get_mut("h1").unwrap().down_at_run = true;
+    let run = boot(ONE, "v2", &mut fleet);
+    assert_eq!(failed_hosts(&run.outcome), vec!["h1"]);
+    let text = run.trace.render();
+    assert!(!text.contains("may be running"), "{text}");
+    assert!(text.contains("The new container was not started; app-web-v1 is untouched"), "{text}");
+}
+
 #[test]
 fn lock_already_held() {
     let mut fleet = Scripted::new(&["h1"]).running("h1", "web", "v1");

@@ -289,6 +289,10 @@ impl Handover {
         // A lost host fails where it stands; nothing can be cleaned up there.
         if let Input::Obs(obs) = input {
             if obs.is_unreachable() {
+                // A `docker run` that never reached the host started nothing.
+                if matches!(obs, Observation::NotConnected { .. }) && self.stage == Stage::Starting {
+                    self.new_started = false;
+                }
                 let why = Why::Lost { said: Said::of(obs), left: self.left(ctx.role) };
                 return self.fail(ctx, self.stage.step(), why, false);
             }
@@ -451,6 +455,7 @@ impl Handover {
             return Left::CordCut { new, old: old.clone() };
         }
         match (&self.stage, self.olds.front()) {
+            (Stage::Starting, old) if !self.new_started => Left::NotStarted { old: old.cloned() },
             (Stage::Listing | Stage::Renaming | Stage::Auditing | Stage::TyingCord, old) => {
                 Left::NotStarted { old: old.cloned() }
             }

@@ -50,6 +50,8 @@ pub struct Host {
     pub cords: BTreeSet<String>,
     pub lock: Option<String>,
     pub unreachable: bool,
+    /// The host goes down as `docker run` is sent: that command never runs.
+    pub down_at_run: bool,
     pub audit: Vec<String>,
 }
 
@@ -139,7 +141,7 @@ impl Scripted {
             );
         };
         // A host that is down refuses the connection: the command never runs.
-        if h.unreachable {
+        if h.unreachable || (h.down_at_run && matches!(c.action, Action::RunContainer { .. })) {
             return (
                 LATENCY,
                 Observation::NotConnected {
