@@ -39,6 +39,11 @@ pub fn fleet() -> (&'static Fleet, MutexGuard<'static, ()>) {
     static SERIAL: Mutex<()> = Mutex::new(());
     let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let f = FLEET.get_or_init(|| {
+        // The journals of test runs go to a scratch directory, not the
+        // user's ~/.local/state (every baton this process starts inherits it).
+        if std::env::var_os("BATON_JOURNAL_DIR").is_none() {
+            std::env::set_var("BATON_JOURNAL_DIR", std::env::temp_dir().join("baton-e2e-journal"));
+        }
         let root = repo_root();
         let mut up = Command::new(root.join("scripts/fleet"));
         up.args(["up", "3"]);
