@@ -11,6 +11,7 @@ pub mod healthcheck;
 mod paths;
 pub mod prune;
 pub mod registry;
+pub mod traefik;
 
 pub use paths::{container_name, env_file_path, lock_dir, run_path, CordDir};
 
