@@ -490,6 +490,11 @@ pub fn env_file_write(cfg: &Config, role: &str) -> Command {
     ])
 }
 
+/// `rm -f .kamal/env/roles/<service>-<role>[-<dest>].env` (`env delete`).
+pub fn env_file_remove(cfg: &Config, role: &str) -> Command {
+    Command::program("rm").fixed("-f").arg(env_file_path(cfg, role))
+}
+
 /// `docker -v`: the Docker client is installed (Kamal's `installed?`).
 pub fn docker_installed() -> Command {
     docker().fixed("-v")

@@ -98,6 +98,20 @@ pub fn state() -> Command {
     docker().fixed("inspect").fixed("--format").arg("{{.State.Status}}").arg(TRAEFIK_CONTAINER)
 }
 
+/// The roles of the app with a healthy running container on the host, one
+/// per line (Traefik routes only to healthy containers).
+pub fn healthy_app_roles(cfg: &Config) -> Command {
+    docker()
+        .fixed("ps")
+        .then(super::filters(cfg, None))
+        .fixed("--filter")
+        .arg("status=running")
+        .fixed("--filter")
+        .arg("health=healthy")
+        .fixed("--format")
+        .arg("{{.Label \"role\"}}")
+}
+
 /// `docker logs traefik [--since S] [--tail N] --timestamps 2>&1 [| grep -e G]`;
 /// with `follow`, `--timestamps --tail 10 --follow`, as Kamal's `follow_logs`.
 pub fn logs(o: &LogOptions) -> Command {
