@@ -10,15 +10,25 @@ use std::io::IsTerminal;
 
 /// `App Host: <host>` in bold when stdout is a terminal.
 pub fn host_header(host: &str) -> String {
+    titled_header("App", host)
+}
+
+/// `<title> Host: <host>` (`App`, `Traefik`), in bold on a terminal.
+pub fn titled_header(title: &str, host: &str) -> String {
     if std::io::stdout().is_terminal() {
-        format!("\x1b[1mApp Host: {host}\x1b[0m")
+        format!("\x1b[1m{title} Host: {host}\x1b[0m")
     } else {
-        format!("App Host: {host}")
+        format!("{title} Host: {host}")
     }
 }
 
 /// Print the commands `phases` would run, per host, connecting to nothing.
 pub fn dry_run(phases: &[Phase]) -> i32 {
+    dry_run_titled(phases, "App")
+}
+
+/// [`dry_run`], with `<title> Host:` headers.
+pub fn dry_run_titled(phases: &[Phase], title: &str) -> i32 {
     let mut by_host: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut order: Vec<String> = vec![];
     for p in phases {
@@ -38,7 +48,7 @@ pub fn dry_run(phases: &[Phase]) -> i32 {
     }
     let mut out = String::new();
     for h in order {
-        out.push_str(&host_header(&h));
+        out.push_str(&titled_header(title, &h));
         out.push('\n');
         for l in &by_host[&h] {
             out.push_str("  ");
@@ -53,6 +63,17 @@ pub fn dry_run(phases: &[Phase]) -> i32 {
 /// Run `phases`; print each shown step's output grouped by host; report
 /// failures. `render` may turn a result into the text to show (None: skip).
 pub fn run(plan: &Plan, phases: Vec<Phase>, verbose: bool, render: impl Fn(&StepResult) -> Option<String>) -> i32 {
+    run_titled(plan, phases, verbose, "App", render)
+}
+
+/// [`run`], with `<title> Host:` headers.
+pub fn run_titled(
+    plan: &Plan,
+    phases: Vec<Phase>,
+    verbose: bool,
+    title: &str,
+    render: impl Fn(&StepResult) -> Option<String>,
+) -> i32 {
     let run = batch_cmd::run(phases, ssh_options(&plan.config), verbose);
     let mut failed = false;
     let mut by_host: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -73,7 +94,7 @@ pub fn run(plan: &Plan, phases: Vec<Phase>, verbose: bool, render: impl Fn(&Step
     let mut out = String::new();
     for h in &plan.hosts {
         if let Some(texts) = by_host.get(h) {
-            out.push_str(&host_header(h));
+            out.push_str(&titled_header(title, h));
             out.push('\n');
             for t in texts {
                 out.push_str(t.trim_end_matches('\n'));

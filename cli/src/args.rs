@@ -135,10 +135,10 @@ pub enum Cmd {
     /// Build and push the image, then boot it on every host, under one lock (as `kamal deploy`).
     ///
     /// Runs: pre-connect hook, deploy lock, registry login (here and on every host), build push (pre-build
-    /// hook) and pull on every host (or only the pull, with -P), pre-deploy hook, healthcheck perform, stale
-    /// containers, app boot with the cord handover, prune all, lock release, post-deploy hook. Not yet:
-    /// Traefik is not started (`kamal traefik boot`). A failed step stops the deploy; hosts keep the version
-    /// they served.
+    /// hook) and pull on every host (or only the pull, with -P), pre-deploy hook, Traefik started on each
+    /// Traefik host where it is not running (`traefik boot`: the existing `traefik` container started, else
+    /// a new one run), healthcheck perform, stale containers, app boot with the cord handover, prune all,
+    /// lock release, post-deploy hook. A failed step stops the deploy; hosts keep the version they served.
     Deploy {
         /// Skip the image build and push: pull the version on the hosts.
         #[arg(short = 'P', long = "skip-push")]
@@ -169,6 +169,11 @@ pub enum Cmd {
     Lock {
         #[command(subcommand)]
         command: LockCmd,
+    },
+    /// Traefik on the hosts of the roles that run it: `web`, or `traefik: true` (as `kamal traefik`).
+    Traefik {
+        #[command(subcommand)]
+        command: TraefikCmd,
     },
     /// Env files on the hosts (as `kamal env`).
     Env {
@@ -352,6 +357,67 @@ pub enum EnvCmd {
     /// Clear values come from the config; secret values from the environment, else .env.<destination>,
     /// else .env. Secret values are never printed.
     Push,
+    /// Remove each role's env file, and Traefik's (when traefik.env is set), from the hosts.
+    Delete,
+}
+
+/// The options of `app logs` and `traefik logs`, as Kamal's.
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// Lines since a timestamp (2013-01-02T13:23:37Z) or relative (42m).
+    #[arg(short = 's', long)]
+    pub since: Option<String>,
+    /// Number of lines per host (default 100 unless --since or --grep is given).
+    #[arg(short = 'n', long)]
+    pub lines: Option<u32>,
+    /// Only lines matching this pattern (grep).
+    #[arg(short = 'g', long)]
+    pub grep: Option<String>,
+    /// Follow the log on the primary host until Ctrl-C.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TraefikCmd {
+    /// Start Traefik on the Traefik hosts: the existing `traefik` container, else a new one.
+    ///
+    /// Takes the deploy lock, logs in to the registry on each host (the password on standard input), then
+    /// `docker container start traefik || docker run --name traefik …` with traefik.image (default
+    /// traefik:v2.9), --publish <host_port>:80, the Docker socket, the env file (when traefik.env is set),
+    /// logging, traefik.labels and traefik.options, then --providers.docker, --log.level=DEBUG and
+    /// traefik.args.
+    Boot,
+    /// Reboot Traefik: stop the container, remove it, run a new one (on every host at once).
+    ///
+    /// With --rolling, one host at a time: before the next host, baton waits until this host's Traefik
+    /// answers again and its routing table (read with baton.routes) holds a server of each of the app's
+    /// roles with a healthy container there; without baton.routes it waits until the container runs and
+    /// says that routes were not confirmed. A host whose Traefik is not back within 30 s (plus
+    /// baton.pause_margin) stops the reboot there.
+    Reboot {
+        /// One host at a time, each one back before the next goes down.
+        #[arg(long)]
+        rolling: bool,
+    },
+    /// Start the existing Traefik container.
+    Start,
+    /// Stop the Traefik container.
+    Stop,
+    /// Stop, then start, the Traefik container.
+    Restart,
+    /// Show the Traefik container on each host (docker ps).
+    Details,
+    /// Show log lines of Traefik on each host.
+    Logs(LogArgs),
+    /// Stop Traefik and remove its container and image.
+    Remove,
+    /// Remove the Traefik container.
+    #[command(name = "remove_container", hide = true)]
+    RemoveContainer,
+    /// Remove the Traefik image.
+    #[command(name = "remove_image", hide = true)]
+    RemoveImage,
 }
 
 #[derive(Subcommand, Debug)]
@@ -397,20 +463,7 @@ pub enum AppCmd {
     /// Show the app's images on each host.
     Images,
     /// Show log lines of the running container, per host and role.
-    Logs {
-        /// Lines since a timestamp (2013-01-02T13:23:37Z) or relative (42m).
-        #[arg(short = 's', long)]
-        since: Option<String>,
-        /// Number of lines per host (default 100 unless --since or --grep is given).
-        #[arg(short = 'n', long)]
-        lines: Option<u32>,
-        /// Only lines matching this pattern (grep).
-        #[arg(short = 'g', long)]
-        grep: Option<String>,
-        /// Follow the log on the primary host until Ctrl-C.
-        #[arg(short = 'f', long)]
-        follow: bool,
-    },
+    Logs(LogArgs),
     /// Stop the app, remove its containers and its images.
     Remove,
     /// Remove the container of VERSION.

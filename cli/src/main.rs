@@ -15,6 +15,7 @@ mod parts_cmd;
 mod plan_cmd;
 mod replay_cmd;
 mod server_cmd;
+mod traefik_cmd;
 
 use args::{AppCmd, Cli, Cmd, EnvCmd, Global, LockCmd, PruneCmd, ServerCmd};
 use baton_core::plan::{LockInfo, Plan};
@@ -183,6 +184,8 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
         Cmd::Build { command } => build_cmd::build(&cli.global, command),
         Cmd::Registry { command } => build_cmd::registry(&cli.global, command),
         Cmd::Env { command: EnvCmd::Push } => env_push(&cli.global),
+        Cmd::Env { command: EnvCmd::Delete } => env_delete(&cli.global),
+        Cmd::Traefik { command } => traefik_cmd::run(&cli.global, command),
         Cmd::Config => local_cmd::config(&cli.global),
         Cmd::Init { bundle } => local_cmd::init(*bundle),
         Cmd::Envify => {
@@ -260,7 +263,7 @@ fn app(g: &Global, command: &AppCmd) -> Result<i32, UsageError> {
             let (p, stop) = (plan.clone(), *stop);
             run(&plan, ops::app_stale_containers(&plan, stop), &move |r| app_cmd::stale_lines(&p, r, stop))
         }
-        AppCmd::Logs { since, lines, grep, follow } => {
+        AppCmd::Logs(args::LogArgs { since, lines, grep, follow }) => {
             let lines = lines.or(if since.is_some() || grep.is_some() { None } else { Some(100) });
             let o =
                 baton_core::commands::LogOptions { since: since.clone(), lines, grep: grep.clone(), follow: *follow };
@@ -390,25 +393,53 @@ fn env_push(g: &Global) -> Result<i32, UsageError> {
     let plan = build_plan(g, "Automatic deploy lock", false)?;
     let secrets = load::secrets(g.destination.as_deref())?;
     let push = baton_core::ops::env_push(&plan, &secrets).map_err(|e| UsageError(vec![e]))?;
+    let mut work = vec![push];
+    // Traefik's env file, on the Traefik hosts, when traefik.env is set.
+    work.extend(baton_core::traefik::env_push_phase(&plan, &secrets).map_err(|e| UsageError(vec![e]))?);
     if g.dry_run {
-        return Ok(app_cmd::dry_run(&baton_core::ops::mutating(&plan, vec![push])));
+        return Ok(app_cmd::dry_run(&baton_core::ops::mutating(&plan, work)));
     }
     let ssh = boot_cmd::ssh_options(&plan.config);
-    let run = batch_cmd::run(baton_core::ops::mutating(&plan, vec![push]), ssh, g.verbose);
+    let run = batch_cmd::run(baton_core::ops::mutating(&plan, work), ssh, g.verbose);
     let mut failed = false;
     for r in &run.results {
         if !r.ok() {
             failed = true;
             eprintln!("{}", batch_cmd::describe_failure(r));
         } else if r.step.kind == baton_core::batch::Kind::Work && !g.quiet {
-            let role = r.step.role.as_deref().unwrap_or("");
-            println!("{}: pushed {}", r.step.host, baton_core::commands::env_file_path(&plan.config, role));
+            println!("{}: pushed {}", r.step.host, env_file_of(&plan, r));
         }
     }
     if run.lock_failed().is_some() {
         eprintln!("Nothing was pushed: the deploy lock could not be taken (see `baton lock status`)");
     }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// The env file a step of `env push` or `env delete` writes or removes: its
+/// role's, or Traefik's (a step without a role).
+fn env_file_of(plan: &Plan, r: &baton_core::batch::StepResult) -> String {
+    match r.step.role.as_deref() {
+        Some(role) => baton_core::commands::env_file_path(&plan.config, role),
+        None => baton_core::commands::traefik::env_file_path(&plan.config),
+    }
+}
+
+/// `env delete`: each role's env file, and Traefik's when traefik.env is
+/// set, removed under the lock.
+fn env_delete(g: &Global) -> Result<i32, UsageError> {
+    let plan = build_plan(g, "Automatic deploy lock", false)?;
+    let mut work = vec![baton_core::ops::env_delete(&plan)];
+    work.extend(baton_core::traefik::env_delete_phase(&plan));
+    let phases = baton_core::ops::mutating(&plan, work);
+    if g.dry_run {
+        return Ok(app_cmd::dry_run(&phases));
+    }
+    let quiet = g.quiet;
+    let p = plan.clone();
+    Ok(app_cmd::run(&plan, phases, g.verbose, move |r| {
+        (r.ok() && !quiet).then(|| format!("removed {}", env_file_of(&p, r)))
+    }))
 }
 
 fn main() -> ExitCode {

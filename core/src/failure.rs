@@ -169,6 +169,10 @@ pub enum Why {
     /// `healthcheck perform` was interrupted; the container was stopped and
     /// removed, unless `removed` is false.
     HealthcheckInterrupted { name: String, removed: bool },
+    /// `traefik reboot --rolling`: the rebooted Traefik did not answer, or
+    /// its routing table did not hold the app, within the budget; `last`
+    /// says what was seen last.
+    ProxyNotBack { budget: Millis, last: String },
 }
 
 /// What a container that never turned healthy left behind to read: its
@@ -327,6 +331,11 @@ impl fmt::Display for Why {
             Why::HealthcheckInterrupted { name, removed: false } => write!(
                 f,
                 "interrupted; the health check container {name} could not be removed: remove it with `docker container rm -f {name}`"
+            ),
+            Why::ProxyNotBack { budget, last } => write!(
+                f,
+                "Traefik was not back within {}s ({last}); the hosts after it were not rebooted: see `baton traefik logs`, then run `baton traefik reboot --rolling` again",
+                fmt_secs(*budget)
             ),
         }
     }

@@ -15,6 +15,8 @@
 //!   handover per host and role;
 //! - [`batch`] and [`ops`]: every other command, as phases of per-host scripts
 //!   ([`prune`] among them);
+//! - [`traefik`]: the `traefik` commands, and `reboot --rolling`'s wait for
+//!   each host's proxy;
 //! - [`healthcheck`]: `healthcheck perform`, a throw-away container read until healthy;
 //! - [`server`]: `server bootstrap`'s phases, and what their results mean;
 //! - [`sequence`]: machines run one after another under one lock;
@@ -52,3 +54,4 @@ pub mod shell;
 pub mod sim;
 pub mod time;
 pub mod trace;
+pub mod traefik;

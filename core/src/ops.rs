@@ -5,7 +5,7 @@
 
 use crate::batch::{Batch, Kind, Phase, Step};
 use crate::commands as cmds;
-use crate::config::Config;
+use crate::config::{Config, Env};
 use crate::effect::Action;
 use crate::lockwait::{LockRetry, LockWait};
 use crate::plan::Plan;
@@ -169,11 +169,16 @@ pub fn env_file(cfg: &Config, role: &str, host: &str, secrets: &BTreeMap<String,
     let Some(r) = cfg.role(role) else {
         return Err(format!("--roles: there is no role {role:?}; name a role of the config"));
     };
-    let env = cfg.role_env_on(r, host);
+    env_file_of(&cfg.role_env_on(r, host), secrets, "env.secret", &format!("role {role}"))
+}
+
+/// An env file of `env` (secrets first, then clear values); `path` and
+/// `whose` name a missing secret (`env.secret`, `role web`).
+pub fn env_file_of(env: &Env, secrets: &BTreeMap<String, String>, path: &str, whose: &str) -> Result<String, String> {
     let mut out = String::new();
     for key in &env.secret {
         let Some(v) = secrets.get(key) else {
-            return Err(format!("env.secret: {key} (role {role}) is not set; export it, or put {key}=… in .env"));
+            return Err(format!("{path}: {key} ({whose}) is not set; export it, or put {key}=… in .env"));
         };
         line(&mut out, key, v)?;
     }
@@ -216,6 +221,13 @@ pub fn env_push(plan: &Plan, secrets: &BTreeMap<String, String>) -> Result<Phase
         scripts.push(script);
     }
     Ok(Phase { name: "env push", scripts, required: false, finally: false })
+}
+
+/// `env delete`: each host's env file of each of its roles removed.
+pub fn env_delete(plan: &Plan) -> Phase {
+    per_role(plan, "env delete", |h, r| {
+        vec![Step::run(h, Some(r), "env delete", cmds::env_file_remove(&plan.config, r))]
+    })
 }
 
 // ---------------------------------------------------------------- app ----

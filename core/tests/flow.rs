@@ -88,6 +88,9 @@ fn changes(run: &Run) -> Vec<String> {
                 Action::Stop { name } => format!("stop {name}"),
                 Action::PruneContainers { .. } => "prune containers".into(),
                 Action::PruneImages => "prune images".into(),
+                Action::Other if c.cmd.render().starts_with("docker container start traefik ||") => {
+                    "traefik boot".into()
+                }
                 _ => return String::new(),
             };
             format!("{host}: {what}")
@@ -116,6 +119,7 @@ fn deploy_runs_kamal_1s_steps_in_kamal_1s_order() {
         "local: build push",
         "h2: pull",
         "local: hook pre-deploy",
+        "h1: traefik boot",
         "h1: run healthcheck-app-v2",
         "h2: run app-jobs-v2",
         "h2: prune containers",
@@ -166,6 +170,7 @@ fn redeploy_does_not_log_in_and_skip_push_pulls_instead_of_building() {
     let c = changes(&r);
     assert!(!c.iter().any(|s| s.ends_with("login") || s.ends_with("build push")), "{c:#?}");
     assert!(!c.iter().any(|s| s.contains("prune")), "redeploy does not prune: {c:#?}");
+    assert!(!c.iter().any(|s| s.contains("traefik")), "redeploy does not boot Traefik: {c:#?}");
     assert!(c.contains(&"h1: run healthcheck-app-v2".to_string()), "{c:#?}");
     assert!(c.contains(&"h1: pull".to_string()) && c.contains(&"h2: pull".to_string()));
 }

@@ -111,6 +111,7 @@ dry_snapshots! {
     dry_lock_release: ["lock", "release"];
     dry_audit: ["audit"];
     dry_env_push: ["env", "push"];
+    dry_env_delete: ["env", "delete"];
     dry_server_bootstrap: ["server", "bootstrap"];
     dry_server_bootstrap_install: ["server", "bootstrap", "--install"];
     dry_hosts_filter: ["app", "stop", "--hosts", "192.0.2.12"];
@@ -156,6 +157,10 @@ help_snapshots! {
     help_build_push: ["build", "push", "--help"];
     help_registry_login: ["registry", "login", "--help"];
     help_replay: ["replay", "--help"];
+    help_deploy: ["deploy", "--help"];
+    help_traefik: ["traefik", "--help"];
+    help_traefik_reboot: ["traefik", "reboot", "--help"];
+    help_env: ["env", "--help"];
 }
 
 #[test]
@@ -240,6 +245,8 @@ fn build_app(name: &str, builder: &str) -> PathBuf {
 const NATIVE: &str =
     "builder:\n  multiarch: false\n  args:\n    RUBY_VERSION: not-shown-arg\n  secrets: [GITHUB_TOKEN]\n";
 const MULTIARCH: &str = "builder:\n  cache:\n    type: registry\n    options: mode=max\n";
+/// A config with every `traefik:` key, its API on :8081 read by `baton.routes: traefik`.
+const TRAEFIK: &str = "builder:\n  multiarch: false\ntraefik:\n  image: traefik:v2.10\n  host_port: 8080\n  labels:\n    traefik.http.routers.dashboard.service: api@internal\n  env:\n    clear:\n      TZ: UTC\n    secret: [GITHUB_TOKEN]\n  options:\n    publish: [\"127.0.0.1:8081:8081\"]\n    memory: 512m\n  args:\n    api.insecure: true\n    entrypoints.traefik.address: \":8081\"\n    accesslog: true\nbaton:\n  routes: traefik\n";
 const PASSWORD: &str = "pw-marker-0f9e8d7c";
 
 /// baton in `dir`, with the registry password set to [`PASSWORD`].
@@ -259,7 +266,12 @@ fn baton_in(dir: &Path, args: &[&str]) -> (i32, String) {
 }
 
 fn dry_build(builder: &str, args: &[&str]) -> String {
-    let dir = build_app(if builder == NATIVE { "native" } else { "multiarch" }, builder);
+    let name = match builder {
+        NATIVE => "native",
+        TRAEFIK => "traefik",
+        _ => "multiarch",
+    };
+    let dir = build_app(name, builder);
     let mut all = args.to_vec();
     all.push("--dry-run");
     // `rollback` takes its version as its argument, and refuses --version.
@@ -301,6 +313,22 @@ dry_build_snapshots! {
     dry_redeploy_skip_push: NATIVE ["redeploy", "-P"];
     dry_rollback: NATIVE ["rollback", "v1"];
     dry_rollback_versions: NATIVE ["rollback"];
+    dry_traefik_boot: TRAEFIK ["traefik", "boot"];
+    dry_traefik_boot_default: NATIVE ["traefik", "boot"];
+    dry_traefik_reboot: TRAEFIK ["traefik", "reboot"];
+    dry_traefik_reboot_rolling: TRAEFIK ["traefik", "reboot", "--rolling"];
+    dry_traefik_reboot_rolling_no_routes: NATIVE ["traefik", "reboot", "--rolling"];
+    dry_traefik_start: TRAEFIK ["traefik", "start"];
+    dry_traefik_stop: TRAEFIK ["traefik", "stop"];
+    dry_traefik_restart: TRAEFIK ["traefik", "restart"];
+    dry_traefik_details: TRAEFIK ["traefik", "details"];
+    dry_traefik_logs: TRAEFIK ["traefik", "logs"];
+    dry_traefik_logs_options: TRAEFIK ["traefik", "logs", "-s", "5m", "-g", "it's -v", "-h", "192.0.2.12"];
+    dry_traefik_logs_follow: TRAEFIK ["traefik", "logs", "-f", "-n", "20"];
+    dry_traefik_remove: TRAEFIK ["traefik", "remove"];
+    dry_env_push_traefik: TRAEFIK ["env", "push"];
+    dry_env_delete_traefik: TRAEFIK ["env", "delete"];
+    dry_deploy_traefik: TRAEFIK ["deploy"];
 }
 
 /// The registry password reaches `docker login` on standard input only: it

@@ -11,6 +11,7 @@ pub mod healthcheck;
 mod paths;
 pub mod prune;
 pub mod registry;
+pub mod traefik;
 
 pub use paths::{container_name, env_file_path, lock_dir, run_path, CordDir};
 
@@ -487,6 +488,11 @@ pub fn env_file_write(cfg: &Config, role: &str) -> Command {
         Command::program("umask").arg("0277"),
         Command::program("cat").fixed(">").arg(path),
     ])
+}
+
+/// `rm -f .kamal/env/roles/<service>-<role>[-<dest>].env` (`env delete`).
+pub fn env_file_remove(cfg: &Config, role: &str) -> Command {
+    Command::program("rm").fixed("-f").arg(env_file_path(cfg, role))
 }
 
 /// `docker -v`: the Docker client is installed (Kamal's `installed?`).

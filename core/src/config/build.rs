@@ -69,7 +69,14 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<Strin
     if root.get("asset_path").is_some_and(|v| !v.is_null()) {
         ctx.warn("asset_path", ASSET_PATH_WARNING);
     }
-    let baton = parse_baton(ctx, root.get("baton"));
+    let traefik = super::traefik::parse_traefik(ctx, root.get("traefik"));
+    let mut baton = parse_baton(ctx, root.get("baton"));
+    if baton.routes_from_traefik {
+        match traefik.api() {
+            Some(api) => baton.routes_command = Some(super::traefik::routes_command(&api)),
+            None => ctx.err("baton.routes", super::traefik::NO_API),
+        }
+    }
 
     for role in &mut roles {
         role.spec = resolve_role(role, &healthcheck_raw);
@@ -105,6 +112,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<Strin
         minimum_version,
         hooks_path,
         builder,
+        traefik,
         baton,
         host_specs,
         host_order,

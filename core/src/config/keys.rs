@@ -51,6 +51,7 @@ pub(super) const LOGGING: &[&str] = &["driver", "options"];
 pub(super) const SSHKIT: &[&str] = &["max_concurrent_starts", "pool_idle_timeout"];
 pub(super) const SSH: &[&str] =
     &["user", "port", "proxy", "proxy_command", "log_level", "keys_only", "keys", "key_data", "config"];
+pub(super) const TRAEFIK: &[&str] = &["image", "host_port", "publish", "labels", "env", "options", "args"];
 pub(super) const BATON: &[&str] = &[
     "poll_interval",
     "proxy_pickup",
@@ -123,7 +124,7 @@ mod tests {
     #[test]
     fn the_compatibility_doc_lists_every_key() {
         let doc = include_str!("../../../docs/kamal-compatibility.md");
-        let sections: [(&str, &[&str]); 10] = [
+        let sections: [(&str, &[&str]); 11] = [
             ("", TOP),
             ("servers.<role>.", ROLE),
             ("registry.", REGISTRY),
@@ -134,6 +135,7 @@ mod tests {
             ("ssh.", SSH),
             ("sshkit.", SSHKIT),
             ("env.", &["clear", "secret", "tags"]),
+            ("traefik.", TRAEFIK),
         ];
         for (prefix, keys) in sections {
             for k in keys {

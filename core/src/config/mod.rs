@@ -13,6 +13,7 @@ mod lines;
 pub mod names;
 mod sections;
 mod servers;
+mod traefik;
 mod values;
 
 use crate::time::Millis;
@@ -24,6 +25,7 @@ pub use names::HostSpec;
 use serde_yaml::{Mapping, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+pub use traefik::{routes_command, Traefik, TraefikApi, TraefikArg, TRAEFIK_DEFAULT_IMAGE};
 
 /// The Kamal release whose config schema baton reads: every key of every
 /// Kamal 1 release up to it is parsed, and used, refused or warned about
@@ -220,7 +222,10 @@ pub struct BatonSettings {
     pub cut_at: CutAt,
     /// A command run on each host that prints the proxy's routing table in
     /// Traefik v2's `/api/http/services` JSON; None: pause instead.
+    /// `baton.routes: traefik` reads the API of the `traefik:` container.
     pub routes_command: Option<String>,
+    /// `baton.routes: traefik` was given (resolved against `traefik:`).
+    pub routes_from_traefik: bool,
     /// How many journals of real runs to keep on this machine
     /// (`baton.journal_keep`, default 50; see `baton replay`).
     pub journal_keep: usize,
@@ -264,9 +269,6 @@ impl KnownHosts {
     }
 }
 
-/// `baton.routes: traefik`: read Traefik's API from inside its container.
-pub const TRAEFIK_ROUTES_COMMAND: &str = "docker exec traefik wget -qO- http://localhost:8080/api/http/services";
-
 impl Default for BatonSettings {
     fn default() -> Self {
         Self {
@@ -278,6 +280,7 @@ impl Default for BatonSettings {
             known_hosts: KnownHosts::AcceptNew,
             known_hosts_file: None,
             routes_command: None,
+            routes_from_traefik: false,
             cut_at: CutAt::Healthy,
             journal_keep: 50,
         }
@@ -375,6 +378,8 @@ pub struct Config {
     /// `hooks_path` (`.kamal/hooks` when not set).
     pub hooks_path: Option<String>,
     pub builder: Builder,
+    /// `traefik:`: the Traefik container of `traefik boot`.
+    pub traefik: Traefik,
     pub baton: BatonSettings,
     /// Every host, as written, with the address and port SSH connects to.
     pub host_specs: BTreeMap<String, HostSpec>,

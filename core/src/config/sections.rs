@@ -341,7 +341,7 @@ pub(super) fn parse_baton(ctx: &mut Ctx<'_>, v: Option<&Value>) -> BatonSettings
             }
             "routes" => {
                 match v.as_str() {
-                    Some("traefik") => b.routes_command = Some(TRAEFIK_ROUTES_COMMAND.to_string()),
+                    Some("traefik") => b.routes_from_traefik = true,
                     Some("off") => b.routes_command = None,
                     Some(cmd) if !cmd.trim().is_empty() && !cmd.contains(['\n', '\0']) => {
                         b.routes_command = Some(cmd.to_string())

@@ -3,7 +3,8 @@
 //! (`lib/kamal/cli/main.rb`), each one [`Sequence`]:
 //!
 //! - `deploy`: pre-connect hook → lock → registry login → build deliver
-//!   (or `build pull` with `-P`) → pre-deploy hook → healthcheck perform →
+//!   (or `build pull` with `-P`) → pre-deploy hook → Traefik started where
+//!   it does not run (`traefik boot`) → healthcheck perform →
 //!   stale containers → app boot → prune all → unlock → post-deploy hook;
 //! - `redeploy`: the same without the registry login and the prune;
 //! - `rollback VERSION`: pre-connect hook → lock → check that every host
@@ -152,8 +153,12 @@ fn deploy_like(plan: &Plan, f: &Flow, command: &str, login: bool) -> Sequence {
         work.push(build_pull(plan));
     }
     work.extend(hooks::phase(plan, &f.hooks, "pre-deploy", &details(command)));
+    if login {
+        // Kamal's "Ensure Traefik is running" (`traefik boot`; deploy's own
+        // login came first). `redeploy` leaves Traefik alone, as Kamal's.
+        work.push(crate::traefik::ensure_running(plan));
+    }
     parts.push(Part::new(Batch::new(work)));
-    // Kamal: Traefik boot comes here (not part of baton yet).
     parts.push(Part::new(crate::healthcheck::Healthcheck::new(plan)));
     parts.push(Part::new(Batch::new(ops::app_stale_containers(plan, false))));
     boot_and_end(plan, f, command, &mut parts);
