@@ -34,7 +34,8 @@ fn traefik_app(f: &Fleet, routes: bool) -> App {
         pickup_ms()
     ));
     // `traefik boot` logs in to the registry first, as Kamal's does.
-    std::fs::write(app.dir.join(".env"), format!("BATON_REGISTRY_PASSWORD={}\n", f.registry_password)).expect("write .env");
+    std::fs::write(app.dir.join(".env"), format!("BATON_REGISTRY_PASSWORD={}\n", f.registry_password))
+        .expect("write .env");
     app
 }
 
