@@ -89,7 +89,7 @@ pub fn drive<M: Machine>(
 }
 
 /// After Ctrl-C: what did not run, and where the lock stands.
-fn report_interrupt(run: &Run) {
+pub fn report_interrupt(run: &Run) {
     match &run.outcome {
         Err(aborted) => {
             tell!("Aborted at once (second interrupt). Commands that may or may not have run:");

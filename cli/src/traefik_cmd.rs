@@ -110,17 +110,36 @@ fn rolling_dry_run(plan: &Plan, login: &baton_core::flow::Credentials) -> i32 {
 /// `reboot --rolling` for real: host by host; prints each host as it is
 /// back, and why it stopped if it did.
 fn rolling(plan: &Plan, login: &baton_core::flow::Credentials, verbose: bool, quiet: bool) -> i32 {
-    let run = batch_cmd::run_machine(t::reboot_rolling(plan, login), ssh_options(&plan.config), verbose);
+    use baton_core::effect::Event;
+    let mut results = vec![];
+    // Each host as it goes: rebooted, then back (or why not).
+    let outcome =
+        batch_cmd::drive(t::reboot_rolling(plan, login), ssh_options(&plan.config), verbose, |_, ev| match ev {
+            Event::StepDone(r) => {
+                let host = &r.step.host;
+                match r.step.label {
+                    "traefik run" if r.ok() && !quiet => {
+                        println!("{host}: Traefik rebooted; waiting for it to be back before the next host")
+                    }
+                    "traefik back" if !quiet => println!("{host}: Traefik is back"),
+                    _ if !r.ok() && r.step.checked && r.step.kind == baton_core::batch::Kind::Work => {
+                        tell!("{}", batch_cmd::describe_failure(r))
+                    }
+                    _ => {}
+                }
+                results.push((**r).clone());
+            }
+            Event::Warning { host, message } => match host {
+                Some(h) => tell!("warning: {h}: {message}"),
+                None => tell!("warning: {message}"),
+            },
+            _ => {}
+        });
+    let run = batch_cmd::Run { results, outcome };
+    batch_cmd::report_interrupt(&run);
     if let Some(lock) = run.lock_failed() {
         crate::report_lock_failure(plan, lock, verbose);
         return 1;
-    }
-    for r in &run.results {
-        if r.step.label == "traefik back" && !quiet {
-            println!("{}: Traefik is back", r.step.host);
-        } else if !r.ok() && r.step.checked {
-            tell!("{}", batch_cmd::describe_failure(r));
-        }
     }
     match &run.outcome {
         Ok(Outcome::Succeeded) => 0,

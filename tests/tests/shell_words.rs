@@ -19,6 +19,7 @@ use baton_core::ops;
 use baton_core::plan::{LockInfo, Plan};
 use baton_core::shell::{Command, Word};
 use baton_core::sim::{simulate, Scenario};
+use baton_core::traefik;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -87,6 +88,12 @@ fn config() -> impl Strategy<Value = (String, String)> {
             "run_directory": run_dir,
             "stop_wait_time": stop,
             "ssh": { "user": user },
+            "traefik": {
+                "labels": mapping(&labels),
+                "options": mapping(&options),
+                "args": mapping(&options),
+                "env": { "clear": mapping(&env) },
+            },
         });
         (cfg.to_string(), cmd)
     })
@@ -133,6 +140,7 @@ fn every_command(plan: &Plan, exec: &str) -> (Vec<Command>, Vec<String>) {
         cmds.extend(sim.run.effects.iter().map(|(_, e)| e.cmd().cmd.clone()));
     }
     let logs = LogOptions { since: Some(exec.into()), lines: Some(5), grep: Some(exec.into()), follow: false };
+    let login = baton_core::flow::Credentials { username: "u".into(), password: "p".into() };
     let phases = [
         ops::app_start(plan),
         ops::app_stop(plan),
@@ -149,7 +157,19 @@ fn every_command(plan: &Plan, exec: &str) -> (Vec<Command>, Vec<String>) {
         ops::audit_tail(plan),
         vec![ops::lock_status(&plan.config)],
         vec![ops::env_push(plan, &Default::default()).expect("no secrets to find")],
+        vec![ops::env_delete(plan)],
+        traefik::boot(plan, &login),
+        traefik::reboot(plan, &login),
+        traefik::restart(plan),
+        traefik::details(plan),
+        traefik::logs(plan, &logs),
+        traefik::remove(plan),
+        traefik::env_push_phase(plan, &Default::default()).expect("no secrets to find").into_iter().collect(),
+        traefik::env_delete_phase(plan).into_iter().collect(),
     ];
+    cmds.push(baton_core::commands::traefik::healthy_app_roles(&plan.config));
+    cmds.push(baton_core::commands::traefik::state());
+    cmds.push(baton_core::commands::traefik::logs(&LogOptions { follow: true, ..logs.clone() }));
     cmds.extend(phases.iter().flatten().flat_map(|p| p.scripts.iter().flatten()).map(|s| s.cmd.clone()));
     let role = plan.config.role(&plan.primary_role()).expect("primary role");
     let remote = baton_core::commands::exec_new(&plan.config, role, "latest", exec, true);

@@ -122,7 +122,7 @@ pub fn routes_command(api: &TraefikApi) -> String {
 }
 
 /// What `baton.routes: traefik` needs and the config does not give.
-pub(super) const NO_API: &str = "reads the API of the Traefik container, and traefik.args enables none; add `api.insecure: true` under traefik.args (Traefik then serves its API on port 8080 inside its container; `entrypoints.traefik.address: \":9090\"` moves it), or set baton.routes to a command that prints the routing table";
+pub(super) const NO_API: &str = "`traefik` reads the API of the Traefik container, which traefik.args does not enable; add `api.insecure: true` under traefik.args (Traefik then serves its API on port 8080 inside its container; `entrypoints.traefik.address: \":9090\"` moves it), or set baton.routes to a command that prints the routing table";
 
 pub(super) fn parse_traefik(ctx: &mut Ctx<'_>, v: Option<&Value>) -> Traefik {
     let mut t = Traefik::default();

@@ -166,3 +166,22 @@ fn without_routes_reboot_rolling_waits_for_the_container_and_says_routes_are_unc
 }
 
 use crate::failure::Why;
+
+#[test]
+fn ctrl_c_during_a_hosts_wait_reboots_no_further_host_and_releases_the_lock() {
+    let p = plan(&format!("{API}{ROUTES}"), None);
+    let mut fleet = Fleet { back_after: 60_000, started: Default::default(), log: vec![] };
+    let mut d = Driver::new(reboot_rolling(&p, &creds()), 0, &mut fleet);
+    d.interrupt_at = Some(5_000);
+    while d.outcome.is_none() {
+        assert!(d.step(&mut fleet), "the run ends");
+    }
+    let Some(Outcome::Failed { failures }) = &d.outcome else { panic!("{:?}", d.outcome) };
+    assert!(failures.iter().all(|f| f.why.is_interrupt()), "{failures:?}");
+    assert!(!fleet.log.iter().any(|(_, h, _)| h == "h2" || h == "h3"), "h2 and h3 were not touched");
+    assert!(
+        fleet.log.last().is_some_and(|(_, _, l)| l.starts_with("rm -f .kamal/lock-app/details")),
+        "the lock is released"
+    );
+    assert!(d.effects.iter().all(|(t, _)| *t <= 5_100), "nothing is read long after the interrupt");
+}
