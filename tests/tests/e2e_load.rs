@@ -18,27 +18,6 @@ fn under_load(f: &Fleet, during: impl FnOnce()) -> LoadReport {
     common::under_load(f, RATE, &["v1", "v2"], during)
 }
 
-/// Wait until every proxy routes to `name` (and only containers of `version`).
-fn wait_routed(f: &Fleet, version: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for h in &f.hosts {
-        loop {
-            let body = http_get(&format!("{h}:80"), "/version").unwrap_or_default();
-            if body.trim() == version {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the proxy on {h} does not serve {version}: {body:?}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-/// The body of a plain HTTP GET, if it answered 200.
-fn http_get(addr: &str, path: &str) -> Option<String> {
-    let answer = baton_http::get(addr.parse().ok()?, path, Duration::from_secs(2)).ok()?;
-    (answer.status() == 200).then(|| answer.text())
-}
-
 fn summary(r: &LoadReport) -> String {
     let c = &r.counts;
     format!(

@@ -7,7 +7,8 @@
 //! Before anything runs, `baton` and `fleet-proxy` are built from the tree
 //! with the tests' own profile (once per test binary), so that a test never
 //! runs an old build; the fleet's proxies run that `fleet-proxy`
-//! (unless `BATON_FLEET_PROXY` names another). Nothing reads the user's ssh
+//! (unless `BATON_FLEET_PROXY` names another), and so does the Traefik
+//! stand-in image of [`fleet_traefik`] (`scripts/fleet up 3 --traefik`). Nothing reads the user's ssh
 //! config: the harness's `ssh` and baton (`ssh: config: /dev/null`) run with
 //! `-F /dev/null`.
 
@@ -16,6 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 pub struct Fleet {
     pub hosts: Vec<String>,
@@ -27,6 +29,9 @@ pub struct Fleet {
     /// The registry's login (htpasswd): the hosts are logged in at `up`.
     pub registry_user: String,
     pub registry_password: String,
+    /// With `scripts/fleet up 3 --traefik` ([`fleet_traefik`]): the image
+    /// standing in for Traefik (fleet-proxy in Traefik mode), for `traefik.image`.
+    pub traefik_image: Option<String>,
 }
 
 fn repo_root() -> PathBuf {
@@ -34,49 +39,82 @@ fn repo_root() -> PathBuf {
 }
 
 /// The fleet, started once per test binary. Tests share it one at a time.
+/// Every host runs fleet-proxy as a process on its port 80.
 pub fn fleet() -> (&'static Fleet, MutexGuard<'static, ()>) {
     static FLEET: OnceLock<Fleet> = OnceLock::new();
+    let guard = serial();
+    (FLEET.get_or_init(|| start_fleet(false)), guard)
+}
+
+/// The fleet as `scripts/fleet up 3 --traefik` leaves it: no proxy on the
+/// hosts; `baton traefik boot` with `traefik.image` set to
+/// [`Fleet::traefik_image`] starts the container `traefik` that serves port
+/// 80 (see docs/fleet-proxy.md). Started once per test binary; a test binary
+/// uses either this or [`fleet`], never both.
+pub fn fleet_traefik() -> (&'static Fleet, MutexGuard<'static, ()>) {
+    static FLEET: OnceLock<Fleet> = OnceLock::new();
+    let guard = serial();
+    (FLEET.get_or_init(|| start_fleet(true)), guard)
+}
+
+fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
-    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let f = FLEET.get_or_init(|| {
-        // The journals of test runs go to a scratch directory, not the
-        // user's ~/.local/state (every baton this process starts inherits it).
-        if std::env::var_os("BATON_JOURNAL_DIR").is_none() {
-            std::env::set_var("BATON_JOURNAL_DIR", std::env::temp_dir().join("baton-e2e-journal"));
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn start_fleet(traefik: bool) -> Fleet {
+    // The journals of test runs go to a scratch directory, not the user's
+    // ~/.local/state (every baton this process starts inherits it).
+    if std::env::var_os("BATON_JOURNAL_DIR").is_none() {
+        std::env::set_var("BATON_JOURNAL_DIR", std::env::temp_dir().join("baton-e2e-journal"));
+    }
+    let root = repo_root();
+    let mut up = Command::new(root.join("scripts/fleet"));
+    up.args(["up", "3"]);
+    if traefik {
+        up.arg("--traefik");
+    }
+    if std::env::var_os("BATON_FLEET_PROXY").is_none() {
+        up.env("BATON_FLEET_PROXY", built().join("fleet-proxy"));
+    }
+    let shown = if traefik { "scripts/fleet up 3 --traefik" } else { "scripts/fleet up 3" };
+    let out = up.output().expect("run scripts/fleet");
+    assert!(
+        out.status.success(),
+        "{shown} failed (the end-to-end tests need root and `scripts/fleet deps`):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut hosts = vec![];
+    let (mut registry, mut key, mut local, mut user, mut password) =
+        (String::new(), String::new(), String::new(), String::new(), String::new());
+    let mut traefik_image = None;
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["host", _, addr] => hosts.push(addr.to_string()),
+            ["registry", r] => registry = r.to_string(),
+            ["key", k] => key = k.to_string(),
+            ["local_docker_host", h] => local = h.to_string(),
+            ["registry_user", u] => user = u.to_string(),
+            ["registry_password", p] => password = p.to_string(),
+            ["traefik_image", i] => traefik_image = Some(i.to_string()),
+            _ => {}
         }
-        let root = repo_root();
-        let mut up = Command::new(root.join("scripts/fleet"));
-        up.args(["up", "3"]);
-        if std::env::var_os("BATON_FLEET_PROXY").is_none() {
-            up.env("BATON_FLEET_PROXY", built().join("fleet-proxy"));
-        }
-        let out = up.output().expect("run scripts/fleet");
-        assert!(
-            out.status.success(),
-            "scripts/fleet up 3 failed (the end-to-end tests need root and `scripts/fleet deps`):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let mut hosts = vec![];
-        let (mut registry, mut key, mut local, mut user, mut password) =
-            (String::new(), String::new(), String::new(), String::new(), String::new());
-        for line in text.lines() {
-            let w: Vec<&str> = line.split_whitespace().collect();
-            match w.as_slice() {
-                ["host", _, addr] => hosts.push(addr.to_string()),
-                ["registry", r] => registry = r.to_string(),
-                ["key", k] => key = k.to_string(),
-                ["local_docker_host", h] => local = h.to_string(),
-                ["registry_user", u] => user = u.to_string(),
-                ["registry_password", p] => password = p.to_string(),
-                _ => {}
-            }
-        }
-        assert_eq!(hosts.len(), 3, "scripts/fleet up printed: {text}");
-        assert!(!local.is_empty() && !password.is_empty(), "scripts/fleet up printed: {text}");
-        Fleet { hosts, registry, key, root, local_docker_host: local, registry_user: user, registry_password: password }
-    });
-    (f, guard)
+    }
+    assert_eq!(hosts.len(), 3, "{shown} printed: {text}");
+    assert!(!local.is_empty() && !password.is_empty(), "{shown} printed: {text}");
+    assert_eq!(traefik_image.is_some(), traefik, "{shown} printed: {text}");
+    Fleet {
+        hosts,
+        registry,
+        key,
+        root,
+        local_docker_host: local,
+        registry_user: user,
+        registry_password: password,
+        traefik_image,
+    }
 }
 
 /// The directory of the binaries the tests were built with (`target/<profile>`),
@@ -255,6 +293,27 @@ pub fn boot_fresh(f: &Fleet, version: &str) -> App {
     app
 }
 
+/// Wait until every host's port 80 (its proxy) answers `version` on /version.
+pub fn wait_routed(f: &Fleet, version: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for h in &f.hosts {
+        loop {
+            let body = http_get(&format!("{h}:80"), "/version").unwrap_or_default();
+            if body.trim() == version {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the proxy on {h} does not serve {version}: {body:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// The body of a plain HTTP GET, if it answered 200.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    let answer = baton_http::get(addr.parse().ok()?, path, Duration::from_secs(2)).ok()?;
+    (answer.status() == 200).then(|| answer.text())
+}
+
 /// Every host's proxy (port 80), as load targets.
 pub fn load_targets(f: &Fleet) -> Vec<std::net::SocketAddr> {
     f.hosts.iter().map(|h| format!("{h}:80").parse().expect("address")).collect()
@@ -263,12 +322,24 @@ pub fn load_targets(f: &Fleet) -> Vec<std::net::SocketAddr> {
 /// Run `during` under `rate` requests/s through every host's proxy, which
 /// must answer one of `bodies`; the load starts 1 s before and ends 1.5 s after.
 pub fn under_load(f: &Fleet, rate: u32, bodies: &[&str], during: impl FnOnce()) -> baton_loadgen::LoadReport {
+    under_load_keeping(f, rate, bodies, 50, during)
+}
+
+/// [`under_load`], keeping the first `max_failures` failures in the report
+/// (with their target and time) rather than 50.
+pub fn under_load_keeping(
+    f: &Fleet,
+    rate: u32,
+    bodies: &[&str],
+    max_failures: usize,
+    during: impl FnOnce(),
+) -> baton_loadgen::LoadReport {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let mut cfg = baton_loadgen::LoadConfig::new(load_targets(f), rate, Duration::from_secs(300));
     cfg.expect = bodies.iter().map(|b| b.to_string()).collect();
     cfg.stop = Some(stop.clone());
+    cfg.max_failures = max_failures;
     let load = std::thread::spawn(move || baton_loadgen::run(&cfg));
     std::thread::sleep(Duration::from_secs(1));
     during();

@@ -29,19 +29,21 @@ impl Table {
         )
     }
 
-    pub fn routers_json(&self) -> Value {
+    /// `entrypoints`: the routing entry points' names (Kamal's routers name
+    /// none, so they are on all of them, as in Traefik).
+    pub fn routers_json(&self, entrypoints: &[&str]) -> Value {
         Value::Array(
             self.services
                 .iter()
                 .filter_map(|s| {
                     let rule = s.rule.as_ref()?;
                     Some(serde_json::json!({
-                        "entryPoints": ["web"],
+                        "entryPoints": entrypoints,
                         "service": s.name,
                         "rule": rule,
                         "priority": rule.len(),
                         "status": "enabled",
-                        "using": ["web"],
+                        "using": entrypoints,
                         "name": format!("{}@docker", s.name),
                         "provider": "docker",
                     }))

@@ -50,13 +50,18 @@
 //!
 //! Usage: `fleet-proxy [--docker-host unix:///path/docker.sock] [--listen ADDR]
 //! [--api-listen ADDR] [--pickup-ms N] [--jitter-ms N] [--resync-ms N]
-//! [--upstream-timeout-ms N] [--max-conns N] [--log FILE]`.
+//! [--upstream-timeout-ms N] [--max-conns N] [--log FILE]` (host-process
+//! mode, `scripts/fleet up`), or with Traefik's flags as Kamal passes them to
+//! its `traefik` container (`--providers.docker --log.level=DEBUG
+//! --api.insecure=true …`, see [`traefik`]): the image
+//! `baton-traefik` that `scripts/fleet up --traefik` pushes.
 //!
 //! Modules: [`config`] (the command line), [`log`], [`docker`] (the engine's
 //! API), [`table`] (the routing table read from the engine's state),
 //! [`provider`] (events, pickup delay, applying snapshots), [`api`] (Traefik's
 //! JSON), [`proxy`] (the listeners) and [`upstream`] (forwarding to a
-//! container). HTTP on the client side is `baton_http`'s.
+//! container), [`traefik`] (Traefik's flags) and [`shutdown`] (SIGTERM in
+//! Traefik mode). HTTP on the client side is `baton_http`'s.
 
 #[macro_use]
 mod log;
@@ -65,7 +70,9 @@ mod config;
 mod docker;
 mod provider;
 mod proxy;
+mod shutdown;
 mod table;
+mod traefik;
 mod upstream;
 
 use config::{parse_args, Config, USAGE};
@@ -73,7 +80,7 @@ use docker::Docker;
 use provider::{events_loop, Pending};
 use std::net::{SocketAddr, TcpListener};
 use std::process::exit;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -90,6 +97,10 @@ struct Shared {
     applied_seq: AtomicU64,
     conns: AtomicUsize,
     rng: AtomicU64,
+    /// Requests read and not yet answered (what a SIGTERM waits for).
+    in_flight: AtomicUsize,
+    /// SIGTERM received (Traefik mode): answer with `Connection: close`, accept no more.
+    draining: AtomicBool,
 }
 
 fn main() {
@@ -106,6 +117,13 @@ fn main() {
             exit(2);
         }
     }
+    if cfg.traefik {
+        // Before any thread starts, so that every thread inherits the mask.
+        shutdown::block_signals();
+    }
+    for note in &cfg.notes {
+        logf!("traefik flags: {note}");
+    }
     let bind = |addr: SocketAddr| match TcpListener::bind(addr) {
         Ok(l) => l,
         Err(e) => {
@@ -113,13 +131,17 @@ fn main() {
             exit(1);
         }
     };
-    let main_listener = bind(cfg.listen);
+    let listeners: Vec<TcpListener> = cfg.listen.iter().map(|(_, a)| bind(*a)).collect();
     let api_listener = cfg.api_listen.map(bind);
+    let entrypoints: Vec<String> = cfg.listen.iter().map(|(n, a)| format!("{n} {a}")).collect();
     logf!(
-        "fleet-proxy {} listening on {}{}; docker unix://{}; pickup {} ms, jitter 0..{} ms, resync every {} ms",
+        "fleet-proxy {} ({}) listening on {}{}; docker unix://{}; pickup {} ms, jitter 0..{} ms, resync every {} ms",
         env!("CARGO_PKG_VERSION"),
-        cfg.listen,
-        cfg.api_listen.map(|a| format!(" (API also on {a})")).unwrap_or_default(),
+        if cfg.traefik { "Traefik mode" } else { "host mode" },
+        entrypoints.join(", "),
+        cfg.api_listen
+            .map(|a| format!(" (API{} on {a})", if cfg.api_on_main { " also" } else { "" }))
+            .unwrap_or_default(),
         cfg.docker_socket,
         cfg.pickup.as_millis(),
         cfg.jitter.as_millis(),
@@ -137,7 +159,13 @@ fn main() {
         applied_seq: AtomicU64::new(0),
         conns: AtomicUsize::new(0),
         rng: AtomicU64::new(seed | 1),
+        in_flight: AtomicUsize::new(0),
+        draining: AtomicBool::new(false),
     }));
+    if sh.cfg.traefik {
+        let fds = listeners.iter().chain(&api_listener).map(std::os::fd::AsRawFd::as_raw_fd).collect();
+        thread::spawn(move || shutdown::on_signal(sh, fds));
+    }
     // The state at startup is routed at once (Traefik reads it when it starts).
     sh.snapshot_and_schedule("startup", true);
     thread::spawn(move || sh.apply_loop());
@@ -151,5 +179,17 @@ fn main() {
     if let Some(l) = api_listener {
         thread::spawn(move || proxy::serve(sh, l, true));
     }
-    proxy::serve(sh, main_listener, false);
+    let mut last = None;
+    for l in listeners {
+        if let Some(prev) = last.replace(l) {
+            thread::spawn(move || proxy::serve(sh, prev, false));
+        }
+    }
+    if let Some(l) = last {
+        proxy::serve(sh, l, false);
+    }
+    // The listeners were shut down by a SIGTERM: the signal thread ends the process.
+    loop {
+        thread::park();
+    }
 }

@@ -117,17 +117,20 @@ fn serve_conn(sh: &Shared, stream: TcpStream, api_only: bool) {
                 return;
             }
         };
-        let keep_alive = req.keep_alive();
+        sh.in_flight.fetch_add(1, Ordering::SeqCst);
+        let keep_alive = req.keep_alive() && !sh.draining.load(Ordering::SeqCst);
         let head = req.method == "HEAD";
         let path = path(&req);
         let get = req.method == "GET" || head;
         let json = |v: Value| simple_response(200, "application/json", v.to_string().as_bytes(), keep_alive, head);
-        let resp = if get && path == "/api/http/services" {
+        let api = api_only || sh.cfg.api_on_main;
+        let resp = if api && get && path == "/api/http/services" {
             json(sh.table.read().unwrap_or_else(|e| e.into_inner()).services_json())
-        } else if get && path == "/api/http/routers" {
-            json(sh.table.read().unwrap_or_else(|e| e.into_inner()).routers_json())
+        } else if api && get && path == "/api/http/routers" {
+            let entrypoints: Vec<&str> = sh.cfg.listen.iter().map(|(n, _)| n.as_str()).collect();
+            json(sh.table.read().unwrap_or_else(|e| e.into_inner()).routers_json(&entrypoints))
         } else if api_only {
-            if get && path == "/ping" {
+            if get && path == "/ping" && sh.cfg.ping {
                 simple_response(200, "text/plain", b"OK", keep_alive, head)
             } else {
                 error_response(404, keep_alive, head)
@@ -158,20 +161,23 @@ fn serve_conn(sh: &Shared, stream: TcpStream, api_only: bool) {
                 }
             }
         };
-        if (&stream).write_all(&resp).is_err() || !keep_alive {
+        let written = (&stream).write_all(&resp);
+        sh.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if written.is_err() || !keep_alive {
             return;
         }
     }
 }
 
-/// Serve `listener` for ever, a thread per connection, at most `--max-conns`
-/// at once (a connection beyond gets a 503). `api_only`: answer only the API
-/// and `/ping`.
+/// Serve `listener` for ever (until a SIGTERM shuts it down, in Traefik
+/// mode), a thread per connection, at most `--max-conns` at once (a
+/// connection beyond gets a 503). `api_only`: answer only the API and `/ping`.
 pub fn serve(sh: &'static Shared, listener: TcpListener, api_only: bool) {
     let mut refused = 0u64;
     for conn in listener.incoming() {
         let stream = match conn {
             Ok(s) => s,
+            Err(_) if sh.draining.load(Ordering::SeqCst) => return,
             Err(e) => {
                 logf!("accept on {:?}: {e}", listener.local_addr().ok());
                 thread::sleep(Duration::from_millis(20));

@@ -42,6 +42,8 @@ pub struct LoadConfig {
     pub timeout: Duration,
     /// When set to true, no further request starts (those in flight finish).
     pub stop: Option<Arc<AtomicBool>>,
+    /// How many failures [`LoadReport::failures`] keeps (the first ones; default 50).
+    pub max_failures: usize,
 }
 
 impl LoadConfig {
@@ -54,6 +56,7 @@ impl LoadConfig {
             path: "/version".into(),
             timeout: Duration::from_secs(2),
             stop: None,
+            max_failures: 50,
         }
     }
 }
@@ -160,8 +163,11 @@ pub struct LoadReport {
     pub latency_p50: Duration,
     pub latency_p99: Duration,
     pub latency_max: Duration,
-    /// The first 50 failures.
+    /// The first [`LoadConfig::max_failures`] failures (50 by default).
     pub failures: Vec<Failure>,
+    /// The start of the run (request 0's schedule), from the Unix epoch: with
+    /// [`Failure::at`], the wall-clock time of a failure.
+    pub started_at: Duration,
 }
 
 impl LoadReport {
@@ -324,6 +330,7 @@ pub fn run(cfg: &LoadConfig) -> LoadReport {
     let (tx, rx) = mpsc::channel::<Done>();
     let interval_ns = 1_000_000_000f64 / f64::from(cfg.rate);
     let start = Instant::now();
+    let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let mut sent = 0u64;
     loop {
         let offset = Duration::from_nanos((sent as f64 * interval_ns) as u64);
@@ -371,6 +378,7 @@ pub fn run(cfg: &LoadConfig) -> LoadReport {
         per_second: vec![Counts::default(); sent.div_ceil(rate) as usize],
         keepalive_connections: pools.opened.load(Ordering::SeqCst),
         elapsed,
+        started_at,
         ..LoadReport::default()
     };
     let mut latencies: Vec<Duration> = Vec::with_capacity(dones.len());
@@ -388,7 +396,7 @@ pub fn run(cfg: &LoadConfig) -> LoadReport {
         }
         report.max_start_lag = report.max_start_lag.max(d.lag);
         latencies.push(d.latency);
-        if d.outcome != Outcome::Ok && report.failures.len() < 50 {
+        if d.outcome != Outcome::Ok && report.failures.len() < cfg.max_failures {
             report.failures.push(Failure {
                 at: Duration::from_nanos((d.index as f64 * interval_ns) as u64),
                 target: cfg.targets[d.target],
