@@ -109,7 +109,9 @@ pub enum Cmd {
         #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
         proxy_jitter: Option<u64>,
         /// What to simulate: `boot` (`app boot`), or `deploy` / `redeploy` (with the build, the
-        /// pulls, the health check container, the hooks in .kamal/hooks and, for deploy, the prune).
+        /// pulls, the health check container, the hooks in .kamal/hooks and, for deploy, the prune),
+        /// or `rollback` to --version (a stopped container of it on every host, unless --live
+        /// read the hosts).
         #[arg(long, value_enum, value_name = "COMMAND", default_value = "boot")]
         command: PlanOf,
         /// How long building and pushing the image takes on this machine (`--command deploy`).
@@ -131,6 +133,16 @@ pub enum Cmd {
         /// new, draining, done) as an SVG picture to FILE.
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
+        /// Read the hosts first (over SSH, read-only: no lock taken, nothing changed): what runs on
+        /// every host and role, the cords, health, the proxy's routes (baton.routes), whether the
+        /// lock is held, which hosts cannot be reached; plan from that, with the command times
+        /// measured while reading.
+        #[arg(long, conflicts_with = "from")]
+        live: bool,
+        /// Take command times and Docker health timing from these journals of real runs
+        /// (`app boot`, `deploy`…) instead of the built-in figures. Repeatable.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        calibrate: Vec<PathBuf>,
     },
     /// Build and push the image, then boot it on every host, under one lock (as `kamal deploy`).
     ///
@@ -457,6 +469,7 @@ pub enum PlanOf {
     Boot,
     Deploy,
     Redeploy,
+    Rollback,
 }
 
 /// Global options that mean nothing for a command: hidden from its help and

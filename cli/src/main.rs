@@ -92,6 +92,8 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             svg,
             command,
             build_time,
+            live,
+            calibrate,
         } => {
             let mut plan = build_plan(&cli.global, "Automatic deploy lock", true)?;
             // The plan's time comes from --now or the seed, never the clock.
@@ -113,6 +115,8 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
                     svg: svg.clone(),
                     command: *command,
                     build_ms: *build_time,
+                    live: *live,
+                    calibrate: calibrate.clone(),
                 },
             )
         }

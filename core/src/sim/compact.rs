@@ -528,18 +528,32 @@ pub fn timeline(sim: &Simulation, order: &[String], view: &View) -> Vec<String> 
 
 /// The plan as people read it: a header, the summary, then the timeline.
 pub fn render(doc: &PlanDoc, sim: &Simulation, view: &View) -> String {
-    let from =
-        doc.assumptions.from.as_deref().map(|v| format!(" from {v}")).unwrap_or_else(|| " (first deploy)".into());
+    let live = doc.assumptions.live.is_some();
+    let from = match doc.assumptions.from.as_deref() {
+        _ if live => " from the fleet as it is".to_string(),
+        Some(v) => format!(" from {v}"),
+        None => " (first deploy)".into(),
+    };
+    let contacted = if live {
+        "simulated from the hosts as read (--live, read-only: no lock taken, nothing changed)"
+    } else {
+        "simulated, nothing is contacted"
+    };
     let hosts = match doc.hosts.len() {
         1 => "1 host".to_string(),
         n => format!("{n} hosts"),
     };
     let header = format!(
-        "baton plan: {} of {} {} on {hosts}{from}; seed {}, now {}; simulated, nothing is contacted",
+        "baton plan: {} of {} {} on {hosts}{from}; seed {}, now {}; {contacted}",
         doc.command, doc.service, doc.version, doc.seed, doc.now
     );
     let mut lines = wrap("", &header, 2, view.width);
     lines.push(String::new());
+    if live {
+        lines.push("The hosts as read:".into());
+        lines.extend(doc.live_lines.iter().flat_map(|l| wrap("  ", l, 4, view.width)));
+        lines.push(String::new());
+    }
     lines.extend(table(doc, view));
     lines.push(String::new());
     lines.extend(crate::sim::lanes::chart(doc, sim, view));
