@@ -78,6 +78,9 @@ pub enum Cmd {
     /// Simulate `app boot` against a simulated fleet: a summary per host and role, the serving gaps,
     /// the outcome, then a timeline of what changes.
     ///
+    /// Contacts nothing, unless --live: then it first reads the hosts over SSH (read-only) and
+    /// simulates from what they run.
+    ///
     /// Exit code 0 when the deploy would succeed with no serving gap, 3 when it would fail or open a gap.
     Plan {
         /// The version every host runs before the boot (default: none, a first deploy).
@@ -247,10 +250,16 @@ pub enum Cmd {
     /// recorded answers, wake-ups and interrupts at their recorded times, and compares the commands
     /// and events it issues with the recorded ones. Contacts nothing. Exit 0 when identical, 1 at
     /// the first divergence (printed with its journal line, time, and what was expected and got).
+    /// Before the verdict it prints the run as `plan` does: the summary per host and role, the
+    /// lanes, and the timeline of what changed. The journal's --lock-wait is honoured.
     Replay {
         /// The journal file.
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// What the timeline shows: `compact` (what changes) or `full` (every command, read and
+        /// answer).
+        #[arg(long, value_enum, value_name = "WHAT", default_value = "compact")]
+        timeline: Timeline,
     },
     /// Print baton's own version.
     Version,
@@ -536,8 +545,9 @@ const NOT_FOR: &[NotFor] = &[
             ("destination", "--destination"),
             ("skip_hooks", "--skip-hooks"),
             ("dry_run", "--dry-run"),
+            ("lock_wait", "--lock-wait"),
         ],
-        why: "the journal holds the run's version, hosts, roles, destination and hooks, and replay contacts nothing",
+        why: "the journal holds the run's version, hosts, roles, destination, hooks and --lock-wait, and replay contacts nothing",
     },
     NotFor { command: "version", options: ALL, why: "it prints baton's own version and reads no config" },
 ];

@@ -203,7 +203,7 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             let plan = build_plan(&cli.global, "", false)?;
             Ok(server_cmd::bootstrap(&plan, *install, cli.global.dry_run, cli.global.verbose))
         }
-        Cmd::Replay { file } => replay_cmd::run(&cli.global, file),
+        Cmd::Replay { file, timeline } => replay_cmd::run(&cli.global, file, *timeline == args::Timeline::Full),
         Cmd::Version => {
             println!("baton {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

@@ -5,10 +5,10 @@ use crate::load::UsageError;
 use baton_core::config::{parse_duration, Config};
 use baton_core::flow;
 use baton_core::plan::Plan;
+use baton_core::sim::calibrate::{self, Samples};
 use baton_core::sim::compact::{self, View};
 use baton_core::sim::doc::{self, Meta};
 use baton_core::sim::fleet::{Fault, FaultKind, When, STEP_KINDS};
-use baton_core::sim::calibrate::{self, Samples};
 use baton_core::sim::{simulate, simulate_machine, Scenario};
 
 /// Parse `HOST=KIND[:ARG][@WHEN]`.
@@ -195,8 +195,9 @@ fn calibration_samples(files: &[std::path::PathBuf]) -> Result<Option<Samples>, 
     let mut all = Samples::default();
     for file in files {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| UsageError::new("--calibrate", format!("cannot read {name} ({e}); pass a journal of a real run")))?;
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            UsageError::new("--calibrate", format!("cannot read {name} ({e}); pass a journal of a real run"))
+        })?;
         let j = baton_core::journal::parse(&text).map_err(|e| match e.line() {
             Some(line) => UsageError(vec![format!("{name}:{line}: {e}")]),
             None => UsageError(vec![format!("{name}: {e}")]),
@@ -218,7 +219,9 @@ fn calibrate(
     let mut samples = journals.clone().unwrap_or_default();
     if let Some(l) = &live {
         let m = l.calibration_samples();
-        for (mine, theirs) in [(&mut samples.first, &m.first), (&mut samples.trip, &m.trip), (&mut samples.inspect, &m.inspect)] {
+        for (mine, theirs) in
+            [(&mut samples.first, &m.first), (&mut samples.trip, &m.trip), (&mut samples.inspect, &m.inspect)]
+        {
             if !theirs.is_empty() {
                 *mine = theirs.clone();
             }

@@ -41,13 +41,19 @@ fn header(command: Command, plan: &Plan, seed: u64) -> Header {
         performer: plan.performer.clone(),
         hooks: HooksRecord { dir: ".kamal/hooks".into(), present: vec!["pre-connect".into()], skip: false },
         registry_username: (command == Command::Deploy).then(|| "deployer".to_string()),
+        lock_wait_ms: plan.lock_wait,
     }
 }
 
 /// Drive `machine` against the simulated fleet (every host on v1) and
 /// return the journal's text; Ctrl-C at `interrupt_at` if given.
 fn record<M: Machine>(h: &Header, plan: &Plan, machine: M, interrupt_at: Option<u64>) -> String {
-    let mut fleet = sim::fleet_for(plan, &Scenario { from: Some("v1".into()), seed: 3, ..Default::default() });
+    let fleet = sim::fleet_for(plan, &Scenario { from: Some("v1".into()), seed: 3, ..Default::default() });
+    record_on(fleet, h, machine, interrupt_at)
+}
+
+/// [`record`] on a fleet of the caller's.
+fn record_on<M: Machine>(mut fleet: sim::fleet::Fleet, h: &Header, machine: M, interrupt_at: Option<u64>) -> String {
     let mut rec = Recording::new(h, &mut fleet);
     let mut d = Driver::new(machine, 0, &mut rec as &mut dyn Responder);
     d.interrupt_at = interrupt_at;
@@ -222,4 +228,23 @@ fn a_damaged_journal_is_refused_with_its_line() {
     assert_eq!(e.line(), Some(4), "{e}");
     let other = text.replacen(journal::FORMAT, "baton-journal/0", 1);
     assert!(matches!(journal::parse(&other), Err(journal::JournalError::Format { .. })));
+}
+
+#[test]
+fn a_boot_that_waited_for_the_lock_records_lock_wait_and_replays_it() {
+    let mut plan = support::plan(config(), "v2");
+    plan.lock_wait = Some(3_000);
+    let h = header(Command::AppBoot, &plan, 5);
+    assert_eq!(h.plan(config()).expect("plan").lock_wait, Some(3_000), "the header rebuilds --lock-wait");
+    let mut fleet = sim::fleet_for(&plan, &Scenario { from: Some("v1".into()), seed: 3, ..Default::default() });
+    let primary = plan.lock_host().to_string();
+    fleet.hosts.get_mut(&primary).expect("primary").lock =
+        Some(baton_core::ops::lock_details_b64("Bob", "2026-11-27T09:00:00Z", "v9", "manual"));
+    let text = record_on(fleet, &h, baton_core::deploy::Deploy::new(plan.clone(), 5, 0), None);
+    assert!(text.contains(r#""lock_wait_ms":3000"#), "the header records --lock-wait");
+    assert!(text.contains(r#""reason":"lock-retry""#), "the retries are journaled:\n{text}");
+    assert!(matches!(replay_text(&text), Verdict::Identical { .. }), "{}", replay_text(&text));
+    // Without it, the replayed boot gives up at once: a divergence.
+    let without = text.replacen(r#""lock_wait_ms":3000"#, r#""lock_wait_ms":null"#, 1);
+    assert!(matches!(replay_text(&without), Verdict::Diverged(_)), "{}", replay_text(&without));
 }

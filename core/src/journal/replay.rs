@@ -87,9 +87,11 @@ impl fmt::Display for Verdict {
 
 /// Holds every effect (the replay delivers the recorded answers itself)
 /// and collects what the machine issues and reports, as journal entries.
-#[derive(Default)]
 struct Collect {
     got: Vec<Entry>,
+    /// The replayed run as text, and its answers, for the plan's summary.
+    trace: crate::trace::Trace,
+    observations: Vec<(Time, crate::effect::Observation)>,
 }
 
 impl Responder for Collect {
@@ -97,10 +99,22 @@ impl Responder for Collect {
         Answer::Held
     }
     fn on_effect(&mut self, now: Time, effect: &Effect) {
+        self.trace.effect(now, effect);
         self.got.push(Entry::effect(now, effect));
     }
     fn on_event(&mut self, now: Time, event: &Event) {
+        self.trace.event(now, event);
         self.got.push(Entry::event(now, event));
+    }
+    fn on_observation(&mut self, now: Time, obs: &crate::effect::Observation) {
+        self.trace.observation(now, obs);
+        self.observations.push((now, obs.clone()));
+    }
+    fn on_wake(&mut self, now: Time, wake: &crate::machine::Wake) {
+        self.trace.wake(now, wake);
+    }
+    fn on_interrupt(&mut self, now: Time) {
+        self.trace.note(now, "-", "", "SIGINT", "the user interrupted the run");
     }
 }
 
@@ -185,8 +199,28 @@ fn apply<M: Machine>(d: &mut Driver<M>, c: &mut Collect, line: usize, input: &En
 /// Replay `journal` against `machine` (built by [`machine`] from the same
 /// config). The machine starts at time 0, as a real run's does.
 pub fn replay<M: Machine>(journal: &Journal, machine: M) -> Verdict {
-    let mut c = Collect::default();
+    replay_run(journal, machine).0
+}
+
+/// [`replay`], with the replayed run (as far as it went), for the same
+/// summary and timeline as `baton plan`.
+pub fn replay_run<M: Machine>(journal: &Journal, machine: M) -> (Verdict, crate::sim::Run) {
+    let mut c = Collect { got: vec![], trace: crate::trace::Trace::quiet_polls(), observations: vec![] };
     let mut d = Driver::new(machine, 0, &mut c);
+    let verdict = check_all(journal, &mut d, &mut c);
+    let run = crate::sim::Run {
+        outcome: d.outcome.clone(),
+        end: d.now,
+        trace: std::mem::replace(&mut c.trace, crate::trace::Trace::quiet_polls()),
+        events: std::mem::take(&mut d.events),
+        effects: std::mem::take(&mut d.effects),
+        observations: std::mem::take(&mut c.observations),
+        steps: d.steps,
+    };
+    (verdict, run)
+}
+
+fn check_all<M: Machine>(journal: &Journal, d: &mut Driver<M>, c: &mut Collect) -> Verdict {
     let mut expected = Expected { outputs: vec![], checked: 0 };
     let last_line = journal.entries.last().map(|(l, _)| *l).unwrap_or(1);
     for (line, entry) in &journal.entries {
@@ -197,7 +231,7 @@ pub fn replay<M: Machine>(journal: &Journal, machine: M) -> Verdict {
                 if let Err(div) = expected.check(&c.got, Some((*line, input)), last_line) {
                     return Verdict::Diverged(div);
                 }
-                if let Err(div) = apply(&mut d, &mut c, *line, input) {
+                if let Err(div) = apply(d, c, *line, input) {
                     return Verdict::Diverged(div);
                 }
             }

@@ -37,9 +37,17 @@ enum Ask {
     /// `true` over the open connection: a round trip.
     Trip,
     Lock,
-    List { role: String },
-    Status { role: String, name: String },
-    Mounts { role: String, name: String },
+    List {
+        role: String,
+    },
+    Status {
+        role: String,
+        name: String,
+    },
+    Mounts {
+        role: String,
+        name: String,
+    },
     Image,
     Routes,
 }

@@ -124,7 +124,11 @@ impl LiveState {
                 let now = match live.len() {
                     0 => "nothing running".to_string(),
                     1 => format!("runs {}", live[0]),
-                    _ => format!("runs {} live containers: {} (stale ones are handed over too)", live.len(), live.join(", ")),
+                    _ => format!(
+                        "runs {} live containers: {} (stale ones are handed over too)",
+                        live.len(),
+                        live.join(", ")
+                    ),
                 };
                 let stopped = if stopped > 0 { format!(", {stopped} stopped") } else { String::new() };
                 parts.push(format!("{role} {now}{stopped}"));
@@ -138,9 +142,13 @@ impl LiveState {
             }
             out.push(format!("{host}: {}", parts.join("; ")));
         }
+        let lock_host = plan.lock_host();
         match &self.lock {
             Some(l) => out.push(format!("the deploy lock on {} is HELD: {}", l.host, l.details.replace('\n', " / "))),
-            None => out.push(format!("the deploy lock on {} is free", plan.lock_host())),
+            None if self.hosts.get(lock_host).is_some_and(|h| !h.reachable) => {
+                out.push(format!("the deploy lock on {lock_host} could not be read (the host cannot be reached)"))
+            }
+            None => out.push(format!("the deploy lock on {lock_host} is free")),
         }
         out
     }

@@ -34,10 +34,7 @@ fn mixed_fleet(p: &Plan) -> Fleet {
 }
 
 fn names(f: &Fleet) -> Vec<(String, String, Option<u64>)> {
-    f.hosts
-        .iter()
-        .flat_map(|(h, x)| x.containers.iter().map(move |c| (h.clone(), c.name.clone(), c.exited)))
-        .collect()
+    f.hosts.iter().flat_map(|(h, x)| x.containers.iter().map(move |c| (h.clone(), c.name.clone(), c.exited))).collect()
 }
 
 fn survey(p: &Plan, fleet: &mut Fleet) -> (LiveState, crate::sim::Run) {
@@ -62,12 +59,23 @@ fn the_survey_only_reads() {
         let c = e.cmd();
         let read = matches!(
             c.action,
-            Action::Other | Action::LockRead | Action::ListContainers | Action::Status { .. } | Action::Mounts { .. } | Action::Routes
+            Action::Other
+                | Action::LockRead
+                | Action::ListContainers
+                | Action::Status { .. }
+                | Action::Mounts { .. }
+                | Action::Routes
         );
         assert!(read, "not a read: {:?}", c.action);
         let line = c.cmd.render();
         let first = line.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
-        let allowed = ["true", "cat .kamal/lock-app/details", "docker ps --all", "docker inspect --format", "docker image inspect"];
+        let allowed = [
+            "true",
+            "cat .kamal/lock-app/details",
+            "docker ps --all",
+            "docker inspect --format",
+            "docker image inspect",
+        ];
         assert!(
             allowed.iter().any(|a| first.starts_with(a)) || c.action == Action::Routes,
             "not a read command: {line}"
@@ -86,10 +94,10 @@ fn the_survey_sees_versions_the_lock_and_a_host_down() {
     assert_eq!(state.from_version("h3", "web"), None);
     assert_eq!(state.unreachable(), vec!["h3"]);
     let h2 = &state.hosts["h2"];
-    assert_eq!(h2.containers.iter().map(|c| (c.version.as_str(), c.state.as_str())).collect::<Vec<_>>(), [
-        ("v1", "running"),
-        ("v0", "exited")
-    ]);
+    assert_eq!(
+        h2.containers.iter().map(|c| (c.version.as_str(), c.state.as_str())).collect::<Vec<_>>(),
+        [("v1", "running"), ("v0", "exited")]
+    );
     assert_eq!(h2.containers[0].health.as_deref(), Some("healthy"));
     assert!(h2.containers[0].cord.as_deref().is_some_and(|c| c.contains("cords/app-web")), "{h2:?}");
     assert!(h2.routes.as_ref().is_some_and(|r| r.contains_key("app-web")), "{h2:?}");

@@ -227,6 +227,9 @@ pub struct PlanDoc {
     /// With `--live`: the hosts as read, one line each, for people.
     #[serde(skip)]
     pub live_lines: Vec<String>,
+    /// Said in place of "simulated" in the text's first line (`replay`).
+    #[serde(skip)]
+    pub header_note: Option<String>,
 }
 
 fn outcome_str(o: &Outcome) -> &'static str {
@@ -412,5 +415,6 @@ pub fn build(plan: &Plan, scenario: &Scenario, sim: &Simulation, meta: &Meta) ->
         effects: effects(sim),
         events: events(sim),
         live_lines: scenario.live.as_ref().map(|l| l.lines(plan)).unwrap_or_default(),
+        header_note: None,
     }
 }
