@@ -150,7 +150,12 @@ impl Survey {
                 if matches!(ask, Ask::First) {
                     let h = self.host(host);
                     h.reachable = false;
-                    h.error = Some(crate::failure::Said::of(other).to_string());
+                    h.error = Some(match other {
+                        Observation::Unreachable { error, .. } | Observation::NotConnected { error, .. } => {
+                            error.clone()
+                        }
+                        _ => crate::failure::Said::of(other).to_string(),
+                    });
                 } else {
                     let said = crate::failure::Said::of(other).to_string();
                     self.warn(host, format!("a read failed ({said}); the plan may not show this host as it is"));

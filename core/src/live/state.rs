@@ -162,6 +162,9 @@ impl LiveState {
         for (host, h) in &self.hosts {
             if !h.reachable {
                 fleet.faults.push(Fault { host: host.clone(), kind: FaultKind::Unreachable(When::Always) });
+                if let Some(e) = &h.error {
+                    fleet.unreachable_errors.insert(host.clone(), e.clone());
+                }
                 continue;
             }
             if h.has_image == Some(true) {
