@@ -248,3 +248,23 @@ fn a_boot_that_waited_for_the_lock_records_lock_wait_and_replays_it() {
     let without = text.replacen(r#""lock_wait_ms":3000"#, r#""lock_wait_ms":null"#, 1);
     assert!(matches!(replay_text(&without), Verdict::Diverged(_)), "{}", replay_text(&without));
 }
+
+#[test]
+fn calibrating_from_a_simulated_boot_recovers_the_simulators_figures() {
+    use baton_core::sim::calibrate;
+    use baton_core::sim::fleet::Costs;
+    let text = boot_journal();
+    let j = journal::parse(&text).expect("parses");
+    let s = calibrate::from_journal(&j);
+    assert!(!s.run.is_empty() && !s.inspect.is_empty() && !s.healthy_after.is_empty(), "{s:?}");
+    let built_in = Costs::default();
+    let c = s.calibrate(&built_in, Some(1000));
+    // The simulated fleet answers a docker run in rtt + run, an inspect in
+    // rtt + inspect: calibration gets them back.
+    assert_eq!(c.costs.run, built_in.run);
+    assert_eq!(c.costs.inspect, built_in.inspect);
+    // Its apps answer 1.2 s after start, so they turn healthy at the second
+    // check (1.05 s, 2.1 s after start): calibration puts the start between.
+    let start = c.app_start.expect("health timing");
+    assert!((1051..=2100).contains(&start), "app start {start} ms");
+}
