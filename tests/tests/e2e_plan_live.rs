@@ -101,5 +101,36 @@ fn plan_live_shows_mixed_versions_a_held_lock_and_a_host_down_and_changes_nothin
     let out = app.baton(&["plan", "--live", "--json", "--version", "v3"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(doc["outcome"], "succeeded", "{}", doc["summary"]);
+    let predicted = doc["duration_ms"].as_u64().expect("ms");
+
+    // The real boot of v3, journaled: replay prints it as plan does, and
+    // its journal calibrates the next plan.
+    let journals = app.dir.join("journals");
+    let with_journals = |args: &[&str]| {
+        std::process::Command::new(baton_bin())
+            .args(args)
+            .current_dir(&app.dir)
+            .env_remove("VERSION")
+            .env("BATON_JOURNAL_DIR", &journals)
+            .output()
+            .expect("run baton")
+    };
+    let started = std::time::Instant::now();
+    let out = with_journals(&["app", "boot", "--version", "v3"]);
+    let took = started.elapsed().as_millis() as u64;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let journal = std::fs::read_dir(&journals).expect("journals").next().expect("a journal").expect("entry").path();
+    let out = with_journals(&["replay", journal.to_str().expect("UTF-8")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(" events: identical"), "{text}");
+    assert!(text.contains("HOST") && text.contains("Wall time: "), "replay prints the summary: {text}");
+    for h in &f.hosts {
+        assert!(text.lines().any(|l| l.starts_with(h.as_str()) && l.ends_with("done")), "{h} in: {text}");
+    }
+    let out =
+        app.baton(&["plan", "--live", "--json", "--version", "v4", "--calibrate", journal.to_str().expect("UTF-8")]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["assumptions"]["figures"], "measured+journals");
+    println!("plan --live predicted {predicted} ms for the boot of v3; it took {took} ms (baton's own wall time, with process start)");
     f.reset();
 }
