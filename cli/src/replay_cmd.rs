@@ -54,7 +54,7 @@ pub fn run(g: &Global, file: &Path, full: bool) -> Result<i32, UsageError> {
     }
     let (verdict, run) = replay::replay_run(&j, replay::machine(h, &plan));
     if !g.quiet {
-        say!("{}", report(&plan, h, run, &name, full));
+        say!("{}", report(&plan, &j, run, &name, full));
     }
     say!("{verdict}");
     Ok(match verdict {
@@ -68,16 +68,18 @@ pub fn run(g: &Global, file: &Path, full: bool) -> Result<i32, UsageError> {
 /// Docker events, which a journal does not hold (so none are shown).
 fn report(
     plan: &baton_core::plan::Plan,
-    h: &journal::Header,
+    j: &journal::Journal,
     run: baton_core::sim::Run,
     name: &str,
     full: bool,
 ) -> String {
+    let h = &j.header;
     use baton_core::sim::{compact, doc, fleet::Fleet, report::Report, Scenario, Simulation};
     let fleet = Fleet::new(&plan.contacted_hosts(), h.seed);
     let report = Report::new(&run, &fleet);
     let sim = Simulation { run, fleet, report, fleet_events: vec![] };
-    let scenario = Scenario { seed: h.seed, pulled: true, figures: "journals", ..Scenario::default() };
+    let before = journal::replay::versions_before(j, plan);
+    let scenario = Scenario { seed: h.seed, pulled: true, figures: "journals", before, ..Scenario::default() };
     let meta = doc::Meta {
         baton_version: h.baton_version.clone(),
         now: h.started_utc.clone(),

@@ -268,3 +268,17 @@ fn calibrating_from_a_simulated_boot_recovers_the_simulators_figures() {
     let start = c.app_start.expect("health timing");
     assert!((1051..=2100).contains(&start), "app start {start} ms");
 }
+
+#[test]
+fn a_journal_tells_what_each_host_ran_before() {
+    let text = boot_journal();
+    let j = journal::parse(&text).expect("parses");
+    let plan = j.header.plan(config()).expect("plan");
+    let before = replay::versions_before(&j, &plan);
+    assert!(!before.is_empty());
+    for host in &plan.hosts {
+        for role in plan.roles_on(host) {
+            assert_eq!(before.get(&(host.clone(), role.clone())).map(String::as_str), Some("v1"), "{host} {role}");
+        }
+    }
+}

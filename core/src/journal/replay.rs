@@ -243,3 +243,40 @@ fn check_all<M: Machine>(journal: &Journal, d: &mut Driver<M>, c: &mut Collect) 
     let effects = c.got.iter().filter(|e| matches!(e, Entry::Effect(_))).count();
     Verdict::Identical { effects, events: c.got.len() - effects }
 }
+
+/// The version each (host, role) ran before the recorded run: the newest
+/// live container its first container list found, other than the one the
+/// run boots (and than those renamed aside).
+pub fn versions_before(journal: &Journal, plan: &Plan) -> std::collections::BTreeMap<(String, String), String> {
+    use std::collections::BTreeMap;
+    let mut lists: BTreeMap<u64, (String, String)> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (_, e) in &journal.entries {
+        match e {
+            Entry::Effect(r) if r.step == "list" => {
+                if let Some(role) = &r.role {
+                    lists.insert(r.id, (r.host.clone(), role.clone()));
+                }
+            }
+            Entry::Observation(o) => {
+                let Some((host, role)) = lists.remove(&o.id) else { continue };
+                let key = (host, role.clone());
+                if out.contains_key(&key) || o.code != Some(0) {
+                    continue;
+                }
+                let Ok(entries) = crate::docker::parse_ps(o.stdout.as_deref().unwrap_or("")) else { continue };
+                let prefix = format!("{}-", plan.config.role_full_name(&role));
+                let new = crate::commands::container_name(&plan.config, &role, &plan.version);
+                let found = entries
+                    .iter()
+                    .filter(|c| c.state.is_live() && c.name != new && !c.name.contains("_replaced_"))
+                    .find_map(|c| c.name.strip_prefix(&prefix).map(str::to_string));
+                if let Some(v) = found {
+                    out.insert(key, v);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}

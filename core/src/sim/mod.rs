@@ -134,6 +134,9 @@ pub struct Scenario {
     pub app_stop: Option<Millis>,
     /// Where `costs` come from (see [`doc::Assumptions::figures`]).
     pub figures: &'static str,
+    /// The version each (host, role) ran before, as a recorded run read it
+    /// (`replay`); the summary's `from`.
+    pub before: BTreeMap<(String, String), String>,
 }
 
 impl Default for Scenario {
@@ -152,6 +155,7 @@ impl Default for Scenario {
             costs: None,
             app_stop: None,
             figures: "built-in",
+            before: BTreeMap::new(),
         }
     }
 }
@@ -162,7 +166,7 @@ impl Scenario {
     pub fn from_on(&self, host: &str, role: &str) -> Option<String> {
         match &self.live {
             Some(l) => l.from_version(host, role),
-            None => self.from.clone(),
+            None => self.before.get(&(host.to_string(), role.to_string())).cloned().or_else(|| self.from.clone()),
         }
     }
 }
