@@ -78,6 +78,9 @@ pub enum Cmd {
     /// Simulate `app boot` against a simulated fleet: a summary per host and role, the serving gaps,
     /// the outcome, then a timeline of what changes.
     ///
+    /// Contacts nothing, unless --live: then it first reads the hosts over SSH (read-only) and
+    /// simulates from what they run.
+    ///
     /// Exit code 0 when the deploy would succeed with no serving gap, 3 when it would fail or open a gap.
     Plan {
         /// The version every host runs before the boot (default: none, a first deploy).
@@ -109,7 +112,9 @@ pub enum Cmd {
         #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
         proxy_jitter: Option<u64>,
         /// What to simulate: `boot` (`app boot`), or `deploy` / `redeploy` (with the build, the
-        /// pulls, the health check container, the hooks in .kamal/hooks and, for deploy, the prune).
+        /// pulls, the health check container, the hooks in .kamal/hooks and, for deploy, the prune),
+        /// or `rollback` to --version (a stopped container of it on every host, unless --live
+        /// read the hosts).
         #[arg(long, value_enum, value_name = "COMMAND", default_value = "boot")]
         command: PlanOf,
         /// How long building and pushing the image takes on this machine (`--command deploy`).
@@ -131,6 +136,16 @@ pub enum Cmd {
         /// new, draining, done) as an SVG picture to FILE.
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
+        /// Read the hosts first (over SSH, read-only: no lock taken, nothing changed): what runs on
+        /// every host and role, the cords, health, the proxy's routes (baton.routes), whether the
+        /// lock is held, which hosts cannot be reached; plan from that, with the command times
+        /// measured while reading.
+        #[arg(long, conflicts_with = "from")]
+        live: bool,
+        /// Take command times and Docker health timing from these journals of real runs
+        /// (`app boot`, `deploy`…) instead of the built-in figures. Repeatable.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        calibrate: Vec<PathBuf>,
     },
     /// Build and push the image, then boot it on every host, under one lock (as `kamal deploy`).
     ///
@@ -240,10 +255,16 @@ pub enum Cmd {
     /// recorded answers, wake-ups and interrupts at their recorded times, and compares the commands
     /// and events it issues with the recorded ones. Contacts nothing. Exit 0 when identical, 1 at
     /// the first divergence (printed with its journal line, time, and what was expected and got).
+    /// Before the verdict it prints the run as `plan` does: the summary per host and role, the
+    /// lanes, and the timeline of what changed. The journal's --lock-wait is honoured.
     Replay {
         /// The journal file.
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// What the timeline shows: `compact` (what changes) or `full` (every command, read and
+        /// answer).
+        #[arg(long, value_enum, value_name = "WHAT", default_value = "compact")]
+        timeline: Timeline,
     },
     /// Print baton's own version.
     Version,
@@ -510,6 +531,7 @@ pub enum PlanOf {
     Boot,
     Deploy,
     Redeploy,
+    Rollback,
 }
 
 /// Global options that mean nothing for a command: hidden from its help and
@@ -576,8 +598,9 @@ const NOT_FOR: &[NotFor] = &[
             ("destination", "--destination"),
             ("skip_hooks", "--skip-hooks"),
             ("dry_run", "--dry-run"),
+            ("lock_wait", "--lock-wait"),
         ],
-        why: "the journal holds the run's version, hosts, roles, destination and hooks, and replay contacts nothing",
+        why: "the journal holds the run's version, hosts, roles, destination, hooks and --lock-wait, and replay contacts nothing",
     },
     NotFor { command: "version", options: ALL, why: "it prints baton's own version and reads no config" },
 ];

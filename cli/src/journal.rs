@@ -80,6 +80,7 @@ pub fn header(g: &Global, plan: &Plan, run: &Run<'_>) -> Header {
         performer: plan.performer.clone(),
         hooks: run.hooks.map(Header::hooks_record).unwrap_or_default(),
         registry_username: run.registry_username.map(str::to_string),
+        lock_wait_ms: plan.lock_wait,
     }
 }
 

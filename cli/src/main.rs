@@ -93,6 +93,8 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             svg,
             command,
             build_time,
+            live,
+            calibrate,
         } => {
             let mut plan = build_plan(&cli.global, "Automatic deploy lock", true)?;
             // The plan's time comes from --now or the seed, never the clock.
@@ -114,6 +116,8 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
                     svg: svg.clone(),
                     command: *command,
                     build_ms: *build_time,
+                    live: *live,
+                    calibrate: calibrate.clone(),
                 },
             )
         }
@@ -202,7 +206,7 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             let plan = build_plan(&cli.global, "", false)?;
             Ok(server_cmd::bootstrap(&plan, *install, cli.global.dry_run, cli.global.verbose))
         }
-        Cmd::Replay { file } => replay_cmd::run(&cli.global, file),
+        Cmd::Replay { file, timeline } => replay_cmd::run(&cli.global, file, *timeline == args::Timeline::Full),
         Cmd::Version => {
             println!("baton {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

@@ -5,6 +5,7 @@ use crate::load::UsageError;
 use baton_core::config::{parse_duration, Config};
 use baton_core::flow;
 use baton_core::plan::Plan;
+use baton_core::sim::calibrate::{self, Samples};
 use baton_core::sim::compact::{self, View};
 use baton_core::sim::doc::{self, Meta};
 use baton_core::sim::fleet::{Fault, FaultKind, When, STEP_KINDS};
@@ -67,6 +68,10 @@ pub struct PlanArgs {
     pub command: crate::args::PlanOf,
     /// `--build-time`: building and pushing the image (`deploy`, `redeploy`).
     pub build_ms: u64,
+    /// `--live`: read the hosts first (read-only) and plan from what they run.
+    pub live: bool,
+    /// `--calibrate FILE…`: command times and health timing from journals.
+    pub calibrate: Vec<std::path::PathBuf>,
 }
 
 /// Lines are cut (commands) or wrapped (prose) to this width when the
@@ -99,7 +104,9 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
         baton_core::config::names::check_version(v0)
             .map_err(|e| UsageError::new("--from", format!("{e}; give the version the hosts run now")))?;
     }
-    let scenario = Scenario {
+    let live = if args.live { Some(read_hosts(&plan)) } else { None };
+    let journals = calibration_samples(&args.calibrate)?;
+    let mut scenario = Scenario {
         from: args.from.clone(),
         faults,
         seed: args.seed,
@@ -107,8 +114,10 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
         jitter: args.proxy_jitter,
         pulled: args.pulled,
         build: Some(args.build_ms),
+        stopped: (args.command == PlanOf::Rollback && live.is_none()).then(|| plan.version.clone()),
         ..Scenario::default()
     };
+    calibrate(&mut scenario, &plan, live, journals);
     let meta = Meta {
         baton_version: env!("CARGO_PKG_VERSION").to_string(),
         now: args.now.clone(),
@@ -117,18 +126,22 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
             PlanOf::Boot => "app boot",
             PlanOf::Deploy => "deploy",
             PlanOf::Redeploy => "redeploy",
+            PlanOf::Rollback => "rollback",
         },
     };
     let sim = match args.command {
         PlanOf::Boot => simulate(plan.clone(), &scenario),
-        PlanOf::Deploy | PlanOf::Redeploy => {
+        PlanOf::Deploy | PlanOf::Redeploy | PlanOf::Rollback => {
             // The plan reads no secret: the login's user is a placeholder,
             // and the password (on stdin in a real run) is empty.
             let credentials = flow::Credentials { username: "<registry.username>".into(), password: String::new() };
             let hooks = crate::build_cmd::hooks(&plan, false);
             let f = flow::Flow { hooks, seed: args.seed, skip_push: false, credentials };
-            let machine =
-                if args.command == PlanOf::Deploy { flow::deploy(&plan, &f) } else { flow::redeploy(&plan, &f) };
+            let machine = match args.command {
+                PlanOf::Deploy => flow::deploy(&plan, &f),
+                PlanOf::Rollback => flow::rollback(&plan, &f),
+                _ => flow::redeploy(&plan, &f),
+            };
             simulate_machine(&plan, &scenario, machine)
         }
     };
@@ -153,6 +166,84 @@ pub fn run(plan: Plan, args: &PlanArgs) -> Result<i32, UsageError> {
     }
     crate::out::print(&text);
     Ok(if sim.report.clean() { 0 } else { 3 })
+}
+
+/// `--live`: run the read-only survey over SSH (the interpreter's normal
+/// path; the survey issues only reads and takes no lock).
+fn read_hosts(plan: &Plan) -> baton_core::live::state::LiveState {
+    use baton_core::live::Survey;
+    let conns = baton_interpreter::Connections::new(crate::boot_cmd::ssh_options(&plan.config));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let mut survey = Survey::new(plan);
+    runtime.block_on(async {
+        let _ = baton_interpreter::run(&mut survey, conns.clone(), |r| {
+            if let baton_interpreter::Report::Event(_, baton_core::effect::Event::Warning { host, message }) = r {
+                crate::out::tell!("warning: {}: {message}", host.as_deref().unwrap_or("-"));
+            }
+        })
+        .await;
+        conns.close_all().await;
+    });
+    survey.state().clone()
+}
+
+/// `--calibrate FILE…`: the samples of every journal.
+fn calibration_samples(files: &[std::path::PathBuf]) -> Result<Option<Samples>, UsageError> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut all = Samples::default();
+    for file in files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            UsageError::new("--calibrate", format!("cannot read {name} ({e}); pass a journal of a real run"))
+        })?;
+        let j = baton_core::journal::parse(&text).map_err(|e| match e.line() {
+            Some(line) => UsageError(vec![format!("{name}:{line}: {e}")]),
+            None => UsageError(vec![format!("{name}: {e}")]),
+        })?;
+        all.extend(&calibrate::from_journal(&j));
+    }
+    Ok(Some(all))
+}
+
+/// The figures of the simulated fleet: the hosts' measured times (`--live`)
+/// for the SSH handshake, round trip and reads, the journals' for the rest
+/// (`--calibrate`), the built-in ones for what neither measured.
+fn calibrate(
+    scenario: &mut Scenario,
+    plan: &Plan,
+    live: Option<baton_core::live::state::LiveState>,
+    journals: Option<Samples>,
+) {
+    let mut samples = journals.clone().unwrap_or_default();
+    if let Some(l) = &live {
+        let m = l.calibration_samples();
+        for (mine, theirs) in
+            [(&mut samples.first, &m.first), (&mut samples.trip, &m.trip), (&mut samples.inspect, &m.inspect)]
+        {
+            if !theirs.is_empty() {
+                *mine = theirs.clone();
+            }
+        }
+    }
+    let measured = live.as_ref().is_some_and(|l| !l.samples.trip.is_empty());
+    scenario.figures = match (measured, journals.is_some()) {
+        (false, false) => "built-in",
+        (true, false) => "measured",
+        (false, true) => "journals",
+        (true, true) => "measured+journals",
+    };
+    if !samples.is_empty() {
+        let interval = plan.roles.iter().find_map(|r| plan.config.role(r).and_then(|r| r.spec.health_interval_ms()));
+        let c = samples.calibrate(&scenario.costs.clone().unwrap_or_default(), interval);
+        scenario.costs = Some(c.costs);
+        if let Some(ms) = c.app_start {
+            scenario.app_start = Some(ms);
+        }
+        scenario.app_stop = c.app_stop;
+    }
+    scenario.live = live;
 }
 
 /// Colour for a terminal (the text is the same without it): failures and

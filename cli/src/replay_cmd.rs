@@ -9,7 +9,7 @@ use baton_core::journal::{self, replay};
 use std::path::Path;
 
 /// Exit 0 when the replay is identical, 1 at the first divergence.
-pub fn run(g: &Global, file: &Path) -> Result<i32, UsageError> {
+pub fn run(g: &Global, file: &Path, full: bool) -> Result<i32, UsageError> {
     let name = file.display().to_string();
     let text = std::fs::read_to_string(file).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
@@ -52,10 +52,42 @@ pub fn run(g: &Global, file: &Path) -> Result<i32, UsageError> {
             h.seed
         );
     }
-    let verdict = replay::replay(&j, replay::machine(h, &plan));
+    let (verdict, run) = replay::replay_run(&j, replay::machine(h, &plan));
+    if !g.quiet {
+        say!("{}", report(&plan, &j, run, &name, full));
+    }
     say!("{verdict}");
     Ok(match verdict {
         replay::Verdict::Identical { .. } => 0,
         replay::Verdict::Diverged(_) => 1,
     })
+}
+
+/// The replayed run as `plan` prints it: summary, lanes, timeline. Times
+/// are the recorded ones; nothing here is simulated but the proxy and
+/// Docker events, which a journal does not hold (so none are shown).
+fn report(
+    plan: &baton_core::plan::Plan,
+    j: &journal::Journal,
+    run: baton_core::sim::Run,
+    name: &str,
+    full: bool,
+) -> String {
+    let h = &j.header;
+    use baton_core::sim::{compact, doc, fleet::Fleet, report::Report, Scenario, Simulation};
+    let fleet = Fleet::new(&plan.contacted_hosts(), h.seed);
+    let report = Report::new(&run, &fleet);
+    let sim = Simulation { run, fleet, report, fleet_events: vec![] };
+    let before = journal::replay::versions_before(j, plan);
+    let scenario = Scenario { seed: h.seed, pulled: true, figures: "journals", before, ..Scenario::default() };
+    let meta = doc::Meta {
+        baton_version: h.baton_version.clone(),
+        now: h.started_utc.clone(),
+        fault_specs: vec![],
+        command: h.command.name(),
+    };
+    let mut d = doc::build(plan, &scenario, &sim, &meta);
+    d.header_note = Some(format!("replayed from {name} at the recorded times"));
+    let width = crate::plan_cmd::DEFAULT_WIDTH;
+    compact::render(&d, &sim, &compact::View { width, whole_commands: false, full })
 }

@@ -42,6 +42,7 @@ pub mod failure;
 pub mod flow;
 pub mod healthcheck;
 pub mod journal;
+pub mod live;
 pub mod lockwait;
 pub mod machine;
 pub mod ops;

@@ -41,13 +41,19 @@ fn header(command: Command, plan: &Plan, seed: u64) -> Header {
         performer: plan.performer.clone(),
         hooks: HooksRecord { dir: ".kamal/hooks".into(), present: vec!["pre-connect".into()], skip: false },
         registry_username: (command == Command::Deploy).then(|| "deployer".to_string()),
+        lock_wait_ms: plan.lock_wait,
     }
 }
 
 /// Drive `machine` against the simulated fleet (every host on v1) and
 /// return the journal's text; Ctrl-C at `interrupt_at` if given.
 fn record<M: Machine>(h: &Header, plan: &Plan, machine: M, interrupt_at: Option<u64>) -> String {
-    let mut fleet = sim::fleet_for(plan, &Scenario { from: Some("v1".into()), seed: 3, ..Default::default() });
+    let fleet = sim::fleet_for(plan, &Scenario { from: Some("v1".into()), seed: 3, ..Default::default() });
+    record_on(fleet, h, machine, interrupt_at)
+}
+
+/// [`record`] on a fleet of the caller's.
+fn record_on<M: Machine>(mut fleet: sim::fleet::Fleet, h: &Header, machine: M, interrupt_at: Option<u64>) -> String {
     let mut rec = Recording::new(h, &mut fleet);
     let mut d = Driver::new(machine, 0, &mut rec as &mut dyn Responder);
     d.interrupt_at = interrupt_at;
@@ -222,4 +228,57 @@ fn a_damaged_journal_is_refused_with_its_line() {
     assert_eq!(e.line(), Some(4), "{e}");
     let other = text.replacen(journal::FORMAT, "baton-journal/0", 1);
     assert!(matches!(journal::parse(&other), Err(journal::JournalError::Format { .. })));
+}
+
+#[test]
+fn a_boot_that_waited_for_the_lock_records_lock_wait_and_replays_it() {
+    let mut plan = support::plan(config(), "v2");
+    plan.lock_wait = Some(3_000);
+    let h = header(Command::AppBoot, &plan, 5);
+    assert_eq!(h.plan(config()).expect("plan").lock_wait, Some(3_000), "the header rebuilds --lock-wait");
+    let mut fleet = sim::fleet_for(&plan, &Scenario { from: Some("v1".into()), seed: 3, ..Default::default() });
+    let primary = plan.lock_host().to_string();
+    fleet.hosts.get_mut(&primary).expect("primary").lock =
+        Some(baton_core::ops::lock_details_b64("Bob", "2026-11-27T09:00:00Z", "v9", "manual"));
+    let text = record_on(fleet, &h, baton_core::deploy::Deploy::new(plan.clone(), 5, 0), None);
+    assert!(text.contains(r#""lock_wait_ms":3000"#), "the header records --lock-wait");
+    assert!(text.contains(r#""reason":"lock-retry""#), "the retries are journaled:\n{text}");
+    assert!(matches!(replay_text(&text), Verdict::Identical { .. }), "{}", replay_text(&text));
+    // Without it, the replayed boot gives up at once: a divergence.
+    let without = text.replacen(r#""lock_wait_ms":3000"#, r#""lock_wait_ms":null"#, 1);
+    assert!(matches!(replay_text(&without), Verdict::Diverged(_)), "{}", replay_text(&without));
+}
+
+#[test]
+fn calibrating_from_a_simulated_boot_recovers_the_simulators_figures() {
+    use baton_core::sim::calibrate;
+    use baton_core::sim::fleet::Costs;
+    let text = boot_journal();
+    let j = journal::parse(&text).expect("parses");
+    let s = calibrate::from_journal(&j);
+    assert!(!s.run.is_empty() && !s.inspect.is_empty() && !s.healthy_after.is_empty(), "{s:?}");
+    let built_in = Costs::default();
+    let c = s.calibrate(&built_in, Some(1000));
+    // The simulated fleet answers a docker run in rtt + run, an inspect in
+    // rtt + inspect: calibration gets them back.
+    assert_eq!(c.costs.run, built_in.run);
+    assert_eq!(c.costs.inspect, built_in.inspect);
+    // Its apps answer 1.2 s after start, so they turn healthy at the second
+    // check (1.05 s, 2.1 s after start): calibration puts the start between.
+    let start = c.app_start.expect("health timing");
+    assert!((1051..=2100).contains(&start), "app start {start} ms");
+}
+
+#[test]
+fn a_journal_tells_what_each_host_ran_before() {
+    let text = boot_journal();
+    let j = journal::parse(&text).expect("parses");
+    let plan = j.header.plan(config()).expect("plan");
+    let before = replay::versions_before(&j, &plan);
+    assert!(!before.is_empty());
+    for host in &plan.hosts {
+        for role in plan.roles_on(host) {
+            assert_eq!(before.get(&(host.clone(), role.clone())).map(String::as_str), Some("v1"), "{host} {role}");
+        }
+    }
 }

@@ -106,3 +106,57 @@ fn the_same_inputs_and_seed_give_the_same_bytes() {
     let (_, other) = baton(&with(&["--seed", "8"]));
     assert_ne!(first, other, "the seed is an input");
 }
+
+#[test]
+fn rollback_live_and_calibrated_plans_match_the_schema() {
+    let v = validator();
+    // Rollback to v1: a stopped v1 container on every host (renamed aside, v1 booted again).
+    let doc = check(&v, &["plan", "--json", "--version", "v1", "--from", "v2", "--command", "rollback"]);
+    assert_eq!((doc["command"].as_str(), doc["outcome"].as_str()), (Some("rollback"), Some("succeeded")));
+    let rows = doc["summary"]["rows"].as_array().expect("rows");
+    assert!(rows.iter().all(|r| r["from"] == "v2" && r["to"] == "v1" && r["outcome"] == "done"), "{rows:?}");
+    let effects = doc["effects"].as_array().expect("effects");
+    let runs_v1 = |e: &&serde_json::Value| {
+        e["step"] == "run" && e["cmd"].as_str().is_some_and(|c| c.contains("--name shop-web-v1"))
+    };
+    assert!(effects.iter().any(|e| runs_v1(&e)), "v1 is booted again");
+
+    // --live against a host that refuses SSH: read-only, the host shows as
+    // unreachable, the plan says the boot fails there.
+    let dir = std::env::temp_dir().join(format!("baton-plan-live-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("config")).expect("mkdir");
+    let config = "service: app\nimage: app\nservers: [127.0.0.1]\nregistry:\n  username: u\n  password: [P]\nssh:\n  port: 1\nbaton:\n  connect_timeout: 5s\n";
+    std::fs::write(dir.join("config/deploy.yml"), config).expect("write config");
+    let (code, out) = plan_in(&dir, &["plan", "--json", "--live", "--version", "v2"]);
+    assert_eq!(code, 3, "the boot would fail");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "plan --live does not match the schema:\n{}", errors.join("\n"));
+    let host = &doc["assumptions"]["live"]["hosts"]["127.0.0.1"];
+    assert_eq!(host["reachable"], false, "{host}");
+    assert!(host["error"].as_str().is_some_and(|e| e.contains("connection refused")), "{host}");
+    assert_eq!(doc["summary"]["rows"][0]["outcome"], "failed");
+    let (_, text) = plan_in(&dir, &["plan", "--live", "--version", "v2"]);
+    assert!(text.contains("127.0.0.1: UNREACHABLE"), "{text}");
+    assert!(text.contains("(--live, read-only: no lock"), "{text}");
+
+    // --calibrate: the figures of a journal instead of the built-in ones.
+    let journal = dir.join("run.jsonl");
+    std::fs::write(&journal, CALIBRATION_JOURNAL).expect("write journal");
+    let j = journal.to_str().expect("UTF-8");
+    let args: Vec<&str> = BOOT.iter().copied().chain(["--calibrate", j]).collect();
+    let doc = check(&v, &args);
+    assert_eq!(doc["assumptions"]["figures"], "journals");
+    // The journal's docker run took 700 ms, less the built-in round trip (8 ms).
+    assert_eq!(doc["assumptions"]["docker_run_ms"], 692);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A journal cut down to what calibration reads: a host's first command,
+/// then a docker run answered after 700 ms.
+const CALIBRATION_JOURNAL: &str = r#"{"type":"header","journal":"baton-journal/1","baton_version":"0","command":"app boot","started_utc":"2026-11-27T10:00:00.000Z","config_file":"config/deploy.yml","config_digest":"sha256:x","version":"v2","hosts":null,"roles":null,"destination":null,"skip_push":false,"seed":1,"lock":{"holder":"a","at_utc":"2026-11-27T10:00:00Z","message":"m"},"performer":"a"}
+{"type":"effect","at_ms":0,"id":0,"kind":"run","host":"h1","role":null,"step":"lock","cmd":"mkdir .kamal/lock-app","stdin":false}
+{"type":"observation","at_ms":300,"id":0,"status":"exited","code":0,"stdout":"","stderr":""}
+{"type":"effect","at_ms":1000,"id":1,"kind":"run","host":"h1","role":"web","step":"run","cmd":"docker run --detach --name app-web-v2 app:v2","stdin":false}
+{"type":"observation","at_ms":1700,"id":1,"status":"exited","code":0,"stdout":"abc","stderr":""}
+"#;

@@ -97,6 +97,11 @@ pub struct Header {
     /// `deploy`'s registry login names the user on its command line.
     #[serde(default)]
     pub registry_username: Option<String>,
+    /// `--lock-wait`: how long the run would wait for a held lock (ms);
+    /// None: it failed at once. A journal written before this was
+    /// recorded reads as None.
+    #[serde(default)]
+    pub lock_wait_ms: Option<u64>,
 }
 
 impl Header {
@@ -108,7 +113,10 @@ impl Header {
             at_utc: self.lock.at_utc.clone(),
             message: self.lock.message.clone(),
         };
-        Plan::new(config, &self.version, self.hosts.as_deref(), self.roles.as_deref(), &self.performer, lock)
+        let mut plan =
+            Plan::new(config, &self.version, self.hosts.as_deref(), self.roles.as_deref(), &self.performer, lock)?;
+        plan.lock_wait = self.lock_wait_ms;
+        Ok(plan)
     }
 
     pub fn lock_record(lock: &LockInfo) -> LockRecord {

@@ -87,9 +87,11 @@ impl fmt::Display for Verdict {
 
 /// Holds every effect (the replay delivers the recorded answers itself)
 /// and collects what the machine issues and reports, as journal entries.
-#[derive(Default)]
 struct Collect {
     got: Vec<Entry>,
+    /// The replayed run as text, and its answers, for the plan's summary.
+    trace: crate::trace::Trace,
+    observations: Vec<(Time, crate::effect::Observation)>,
 }
 
 impl Responder for Collect {
@@ -97,10 +99,22 @@ impl Responder for Collect {
         Answer::Held
     }
     fn on_effect(&mut self, now: Time, effect: &Effect) {
+        self.trace.effect(now, effect);
         self.got.push(Entry::effect(now, effect));
     }
     fn on_event(&mut self, now: Time, event: &Event) {
+        self.trace.event(now, event);
         self.got.push(Entry::event(now, event));
+    }
+    fn on_observation(&mut self, now: Time, obs: &crate::effect::Observation) {
+        self.trace.observation(now, obs);
+        self.observations.push((now, obs.clone()));
+    }
+    fn on_wake(&mut self, now: Time, wake: &crate::machine::Wake) {
+        self.trace.wake(now, wake);
+    }
+    fn on_interrupt(&mut self, now: Time) {
+        self.trace.note(now, "-", "", "SIGINT", "the user interrupted the run");
     }
 }
 
@@ -185,8 +199,28 @@ fn apply<M: Machine>(d: &mut Driver<M>, c: &mut Collect, line: usize, input: &En
 /// Replay `journal` against `machine` (built by [`machine`] from the same
 /// config). The machine starts at time 0, as a real run's does.
 pub fn replay<M: Machine>(journal: &Journal, machine: M) -> Verdict {
-    let mut c = Collect::default();
+    replay_run(journal, machine).0
+}
+
+/// [`replay`], with the replayed run (as far as it went), for the same
+/// summary and timeline as `baton plan`.
+pub fn replay_run<M: Machine>(journal: &Journal, machine: M) -> (Verdict, crate::sim::Run) {
+    let mut c = Collect { got: vec![], trace: crate::trace::Trace::quiet_polls(), observations: vec![] };
     let mut d = Driver::new(machine, 0, &mut c);
+    let verdict = check_all(journal, &mut d, &mut c);
+    let run = crate::sim::Run {
+        outcome: d.outcome.clone(),
+        end: d.now,
+        trace: std::mem::replace(&mut c.trace, crate::trace::Trace::quiet_polls()),
+        events: std::mem::take(&mut d.events),
+        effects: std::mem::take(&mut d.effects),
+        observations: std::mem::take(&mut c.observations),
+        steps: d.steps,
+    };
+    (verdict, run)
+}
+
+fn check_all<M: Machine>(journal: &Journal, d: &mut Driver<M>, c: &mut Collect) -> Verdict {
     let mut expected = Expected { outputs: vec![], checked: 0 };
     let last_line = journal.entries.last().map(|(l, _)| *l).unwrap_or(1);
     for (line, entry) in &journal.entries {
@@ -197,7 +231,7 @@ pub fn replay<M: Machine>(journal: &Journal, machine: M) -> Verdict {
                 if let Err(div) = expected.check(&c.got, Some((*line, input)), last_line) {
                     return Verdict::Diverged(div);
                 }
-                if let Err(div) = apply(&mut d, &mut c, *line, input) {
+                if let Err(div) = apply(d, c, *line, input) {
                     return Verdict::Diverged(div);
                 }
             }
@@ -208,4 +242,41 @@ pub fn replay<M: Machine>(journal: &Journal, machine: M) -> Verdict {
     }
     let effects = c.got.iter().filter(|e| matches!(e, Entry::Effect(_))).count();
     Verdict::Identical { effects, events: c.got.len() - effects }
+}
+
+/// The version each (host, role) ran before the recorded run: the newest
+/// live container its first container list found, other than the one the
+/// run boots (and than those renamed aside).
+pub fn versions_before(journal: &Journal, plan: &Plan) -> std::collections::BTreeMap<(String, String), String> {
+    use std::collections::BTreeMap;
+    let mut lists: BTreeMap<u64, (String, String)> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (_, e) in &journal.entries {
+        match e {
+            Entry::Effect(r) if r.step == "list" => {
+                if let Some(role) = &r.role {
+                    lists.insert(r.id, (r.host.clone(), role.clone()));
+                }
+            }
+            Entry::Observation(o) => {
+                let Some((host, role)) = lists.remove(&o.id) else { continue };
+                let key = (host, role.clone());
+                if out.contains_key(&key) || o.code != Some(0) {
+                    continue;
+                }
+                let Ok(entries) = crate::docker::parse_ps(o.stdout.as_deref().unwrap_or("")) else { continue };
+                let prefix = format!("{}-", plan.config.role_full_name(&role));
+                let new = crate::commands::container_name(&plan.config, &role, &plan.version);
+                let found = entries
+                    .iter()
+                    .filter(|c| c.state.is_live() && c.name != new && !c.name.contains("_replaced_"))
+                    .find_map(|c| c.name.strip_prefix(&prefix).map(str::to_string));
+                if let Some(v) = found {
+                    out.insert(key, v);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }

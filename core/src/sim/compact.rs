@@ -225,7 +225,8 @@ pub fn table(doc: &PlanDoc, view: &View) -> Vec<String> {
 
 /// Wall time, gaps, outcome, lock and assumptions.
 pub fn tail(doc: &PlanDoc, view: &View) -> Vec<String> {
-    let mut out = vec![format!("Predicted wall time: {}", secs(doc.duration_ms))];
+    let wall = if doc.header_note.is_some() { "Wall time" } else { "Predicted wall time" };
+    let mut out = vec![format!("{wall}: {}", secs(doc.duration_ms))];
     if doc.gaps.is_empty() {
         out.push("Serving gaps: none (every host kept a healthy target for every role)".into());
     } else {
@@ -285,7 +286,10 @@ pub fn tail(doc: &PlanDoc, view: &View) -> Vec<String> {
     for w in &doc.warnings {
         out.extend(wrap("Warning:", &w.message, 2, view.width));
     }
-    out.extend(wrap("", &doc.assumptions.text(), 2, view.width).into_iter().map(|l| l.trim_start().to_string()));
+    // A replayed run assumes nothing: its times are the recorded ones.
+    if doc.header_note.is_none() {
+        out.extend(wrap("", &doc.assumptions.text(), 2, view.width).into_iter().map(|l| l.trim_start().to_string()));
+    }
     out
 }
 
@@ -528,18 +532,32 @@ pub fn timeline(sim: &Simulation, order: &[String], view: &View) -> Vec<String> 
 
 /// The plan as people read it: a header, the summary, then the timeline.
 pub fn render(doc: &PlanDoc, sim: &Simulation, view: &View) -> String {
-    let from =
-        doc.assumptions.from.as_deref().map(|v| format!(" from {v}")).unwrap_or_else(|| " (first deploy)".into());
+    let live = doc.assumptions.live.is_some();
+    let from = match doc.assumptions.from.as_deref() {
+        _ if live => " from the fleet as it is".to_string(),
+        Some(v) => format!(" from {v}"),
+        None => " (first deploy)".into(),
+    };
+    let contacted = match &doc.header_note {
+        Some(note) => note.as_str(),
+        None if live => "simulated from the hosts as read (--live, read-only: no lock taken, nothing changed)",
+        None => "simulated, nothing is contacted",
+    };
     let hosts = match doc.hosts.len() {
         1 => "1 host".to_string(),
         n => format!("{n} hosts"),
     };
     let header = format!(
-        "baton plan: {} of {} {} on {hosts}{from}; seed {}, now {}; simulated, nothing is contacted",
+        "baton plan: {} of {} {} on {hosts}{from}; seed {}, now {}; {contacted}",
         doc.command, doc.service, doc.version, doc.seed, doc.now
     );
     let mut lines = wrap("", &header, 2, view.width);
     lines.push(String::new());
+    if live {
+        lines.push("The hosts as read:".into());
+        lines.extend(doc.live_lines.iter().flat_map(|l| wrap("  ", l, 4, view.width)));
+        lines.push(String::new());
+    }
     lines.extend(table(doc, view));
     lines.push(String::new());
     lines.extend(crate::sim::lanes::chart(doc, sim, view));

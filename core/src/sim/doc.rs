@@ -6,7 +6,7 @@
 use crate::effect::{Action, Effect, Event, Observation, Outcome};
 use crate::plan::Plan;
 use crate::sim::events::{FleetChange, FleetEvent};
-use crate::sim::fleet::{action_kind, Costs, HEALTH_CHECK_MS};
+use crate::sim::fleet::{action_kind, HEALTH_CHECK_MS};
 use crate::sim::report::{FailureLine, Gap};
 use crate::sim::summary::{self, Row};
 use crate::sim::{Scenario, Simulation};
@@ -48,11 +48,17 @@ pub struct Assumptions {
     pub health_check_ms: Millis,
     pub proxy_pickup_ms: Millis,
     pub proxy_jitter_ms: Millis,
+    /// Where the command times come from: `built-in`, `measured` (read
+    /// from the hosts by `--live`), `journals` (`--calibrate`) or
+    /// `measured+journals`.
+    pub figures: &'static str,
+    /// The hosts as `--live` read them; None without `--live`.
+    pub live: Option<crate::live::state::LiveState>,
 }
 
 impl Assumptions {
     pub fn new(plan: &Plan, scenario: &Scenario, fault_specs: &[String]) -> Assumptions {
-        let costs = Costs::default();
+        let costs = scenario.costs.clone().unwrap_or_default();
         let profile = crate::sim::fleet::Profile::default();
         let pickup = plan.config.baton.proxy_pickup_ms;
         Assumptions {
@@ -64,10 +70,12 @@ impl Assumptions {
             docker_inspect_ms: costs.inspect,
             image_pull_ms: (!scenario.pulled).then_some(costs.pull),
             app_start_ms: scenario.app_start.unwrap_or(profile.start_ms),
-            app_stop_ms: profile.stop_ms,
+            app_stop_ms: scenario.app_stop.unwrap_or(profile.stop_ms),
             health_check_ms: HEALTH_CHECK_MS,
             proxy_pickup_ms: pickup,
             proxy_jitter_ms: scenario.jitter.unwrap_or(pickup / 2),
+            figures: scenario.figures,
+            live: scenario.live.clone(),
         }
     }
 
@@ -78,17 +86,24 @@ impl Assumptions {
             Some(ms) => format!("pulling the image takes {}s (--pulled: the hosts have it)", s(ms)),
             None => "the hosts have the image (--pulled)".to_string(),
         };
-        let from = match &self.from {
-            Some(v) => format!("every host runs {v} (--from)"),
-            None => "a first deploy: no host runs the app (--from V0 to hand over from V0)".to_string(),
+        let from = match (&self.live, &self.from) {
+            (Some(_), _) => "the hosts as read just now (--live)".to_string(),
+            (None, Some(v)) => format!("every host runs {v} (--from)"),
+            (None, None) => "a first deploy: no host runs the app (--from V0 to hand over from V0)".to_string(),
         };
         let faults = if self.faults.is_empty() {
             "no faults (--fault)".to_string()
         } else {
             format!("faults: {} (--fault)", self.faults.join(", "))
         };
+        let figures = match self.figures {
+            "built-in" => "",
+            "measured" => " (measured on the hosts)",
+            "journals" => " (from the journals, --calibrate)",
+            _ => " (measured on the hosts and from the journals)",
+        };
         format!(
-            "Assumes: {from}; SSH handshake {}s, docker run {}s; the app answers {}s after its container starts (--app-start); the proxy notices a change after {}s + up to {}s (baton.proxy_pickup, --proxy-jitter); {pull}; {faults}.",
+            "Assumes: {from}; SSH handshake {}s, docker run {}s{figures}; the app answers {}s after its container starts (--app-start); the proxy notices a change after {}s + up to {}s (baton.proxy_pickup, --proxy-jitter); {pull}; {faults}.",
             s(self.ssh_handshake_ms),
             s(self.docker_run_ms),
             s(self.app_start_ms),
@@ -209,6 +224,12 @@ pub struct PlanDoc {
     pub lock: LockDoc,
     pub effects: Vec<EffectDoc>,
     pub events: Vec<EventDoc>,
+    /// With `--live`: the hosts as read, one line each, for people.
+    #[serde(skip)]
+    pub live_lines: Vec<String>,
+    /// Said in place of "simulated" in the text's first line (`replay`).
+    #[serde(skip)]
+    pub header_note: Option<String>,
 }
 
 fn outcome_str(o: &Outcome) -> &'static str {
@@ -351,7 +372,7 @@ pub fn lock(plan: &Plan, sim: &Simulation) -> LockDoc {
 /// The document for a finished simulation of `plan` in `scenario`.
 pub fn build(plan: &Plan, scenario: &Scenario, sim: &Simulation, meta: &Meta) -> PlanDoc {
     let report = &sim.report;
-    let rows = summary::rows(plan, scenario.from.as_deref(), &sim.run, report);
+    let rows = summary::rows(plan, scenario, &sim.run, report);
     let mut warnings: Vec<WarningDoc> = plan
         .config
         .warnings
@@ -393,5 +414,7 @@ pub fn build(plan: &Plan, scenario: &Scenario, sim: &Simulation, meta: &Meta) ->
         lock: lock(plan, sim),
         effects: effects(sim),
         events: events(sim),
+        live_lines: scenario.live.as_ref().map(|l| l.lines(plan)).unwrap_or_default(),
+        header_note: None,
     }
 }

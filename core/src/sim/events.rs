@@ -81,7 +81,8 @@ pub fn fleet_events(fleet: &Fleet, until: Time) -> Vec<FleetEvent> {
                     last = now;
                 }
             }
-            if let Some(e) = c.exited.filter(|&e| e <= until) {
+            // A container found stopped (as an earlier deploy left it) did not exit in this run.
+            if let Some(e) = c.exited.filter(|&e| e <= until && !(c.preexisting && e == 0)) {
                 out.push(ev(e, FleetChange::Exited));
             }
             if c.proxied {

@@ -164,6 +164,8 @@ pub struct Fleet {
     fired: BTreeSet<(String, String)>,
     /// Hosts with an open SSH connection (the first command pays the handshake).
     connected: BTreeSet<String>,
+    /// What an unreachable host says, when it was read so (`plan --live`).
+    pub unreachable_errors: BTreeMap<String, String>,
 }
 
 impl Fleet {
@@ -179,6 +181,7 @@ impl Fleet {
             seed,
             fired: BTreeSet::new(),
             connected: BTreeSet::new(),
+            unreachable_errors: BTreeMap::new(),
         }
     }
 
@@ -589,13 +592,12 @@ impl Fleet {
             );
         }
         if self.fault_active(&c.host, kind, now) {
-            return (
-                self.costs.connect_fail,
-                Observation::NotConnected {
-                    id,
-                    error: format!("ssh: connect to host {} port 22: Connection refused", c.host),
-                },
-            );
+            let error = self
+                .unreachable_errors
+                .get(&c.host)
+                .cloned()
+                .unwrap_or_else(|| format!("ssh: connect to host {} port 22: Connection refused", c.host));
+            return (self.costs.connect_fail, Observation::NotConnected { id, error });
         }
         if self.has_fault(&c.host, |f| matches!(f, FaultKind::CommandFails(k) if k == kind)) {
             return (self.costs.rtt, Observation::failed(id, 1, format!("simulated failure of the {kind} command")));

@@ -2,6 +2,7 @@
 //! time (a test's scripted responder, or the simulated fleet) through the
 //! one [`crate::driver::Driver`], keeping a [`Trace`]. No I/O, no clock.
 
+pub mod calibrate;
 pub mod compact;
 pub mod doc;
 pub mod events;
@@ -103,7 +104,7 @@ pub fn drive_with_interrupt<M: Machine>(
 }
 
 /// What to simulate besides the plan itself.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Scenario {
     /// The version every host runs before the boot (as a previous deploy left it).
     pub from: Option<String>,
@@ -124,6 +125,50 @@ pub struct Scenario {
     /// A stopped container of this version on every host and role, as an
     /// earlier deploy left it (what `rollback` goes back to).
     pub stopped: Option<String>,
+    /// The fleet as `plan --live` read it: per host and role what runs,
+    /// the lock, the hosts that could not be reached.
+    pub live: Option<crate::live::state::LiveState>,
+    /// Command times (measured, or from journals); None: the built-in ones.
+    pub costs: Option<fleet::Costs>,
+    /// How long `docker stop` takes (measured); None: 0.3 s.
+    pub app_stop: Option<Millis>,
+    /// Where `costs` come from (see [`doc::Assumptions::figures`]).
+    pub figures: &'static str,
+    /// The version each (host, role) ran before, as a recorded run read it
+    /// (`replay`); the summary's `from`.
+    pub before: BTreeMap<(String, String), String>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            from: None,
+            faults: vec![],
+            seed: 0,
+            profiles: BTreeMap::new(),
+            jitter: None,
+            app_start: None,
+            pulled: false,
+            build: None,
+            stopped: None,
+            live: None,
+            costs: None,
+            app_stop: None,
+            figures: "built-in",
+            before: BTreeMap::new(),
+        }
+    }
+}
+
+impl Scenario {
+    /// The version `role` runs on `host` before the run: as read
+    /// (`--live`), else `--from`.
+    pub fn from_on(&self, host: &str, role: &str) -> Option<String> {
+        match &self.live {
+            Some(l) => l.from_version(host, role),
+            None => self.before.get(&(host.to_string(), role.to_string())).cloned().or_else(|| self.from.clone()),
+        }
+    }
 }
 
 /// A finished simulation.
@@ -143,6 +188,12 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
     let cfg = &plan.config;
     let mut fleet = fleet::Fleet::new(&plan.contacted_hosts(), scenario.seed);
     fleet.profiles = scenario.profiles.clone();
+    if let Some(c) = &scenario.costs {
+        fleet.costs = c.clone();
+    }
+    if let Some(ms) = scenario.app_stop {
+        fleet.default_profile.stop_ms = ms;
+    }
     if let Some(ms) = scenario.app_start {
         fleet.default_profile.start_ms = ms;
     }
@@ -159,6 +210,9 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
     fleet.jitter = scenario.jitter.unwrap_or(cfg.baton.proxy_pickup_ms / 2);
     if let Some(v) = &scenario.stopped {
         add_stopped(&mut fleet, plan, v);
+    }
+    if let Some(live) = &scenario.live {
+        live.seed_fleet(&mut fleet, plan, scenario.seed);
     }
     if let Some(v0) = &scenario.from {
         for host in &plan.hosts {
@@ -223,7 +277,7 @@ fn cmds_name(plan: &crate::plan::Plan, role: &str, version: &str) -> String {
 }
 
 /// A phase in 0..2^64 for a running container's health checks, from the seed.
-fn phase(seed: u64, host: &str, role: &str) -> u64 {
+pub(crate) fn phase(seed: u64, host: &str, role: &str) -> u64 {
     let mut h = seed ^ 0x51_7cc1_b727_220a;
     for b in host.bytes().chain([0]).chain(role.bytes()) {
         h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);

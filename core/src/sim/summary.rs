@@ -42,7 +42,8 @@ pub struct Row {
     pub role: String,
     /// The boot group (0-based) the host is in (`boot.limit`).
     pub group: usize,
-    /// The version running before (`--from`); None on a first deploy.
+    /// The version running before (`--from`, or as read with `--live`);
+    /// None when nothing runs.
     pub from: Option<String>,
     pub to: String,
     /// When its first command was issued, and its last one answered.
@@ -60,7 +61,7 @@ pub struct Row {
 }
 
 /// Every host and role of the plan, in config order (hosts, then their roles).
-pub fn rows(plan: &Plan, from: Option<&str>, run: &Run, report: &Report) -> Vec<Row> {
+pub fn rows(plan: &Plan, scenario: &crate::sim::Scenario, run: &Run, report: &Report) -> Vec<Row> {
     let answered: BTreeMap<u64, Time> = run.observations.iter().map(|(t, o)| (o.id().0, *t)).collect();
     let mut span: BTreeMap<(&str, &str), (Time, Time)> = BTreeMap::new();
     for (t, e) in &run.effects {
@@ -110,7 +111,7 @@ pub fn rows(plan: &Plan, from: Option<&str>, run: &Run, report: &Report) -> Vec<
                 host: host.clone(),
                 role: role.clone(),
                 group: group_of(host),
-                from: from.map(str::to_string),
+                from: scenario.from_on(host, &role),
                 to: plan.version.clone(),
                 start_ms: start,
                 end_ms: end,

@@ -9,7 +9,10 @@
 //! wait for health runs from `docker run`'s answer to "healthy", reads done
 //! meanwhile included), the floor any tool pays (an SSH handshake and a
 //! `docker run` on every host at once), and
-//! what `baton plan` predicted for the same handover, with its error.
+//! what `baton plan` predicted for the same handover, with its error, and
+//! what `baton plan --live` predicted (read from the hosts just before the
+//! boot, with the command times it measured there), alone and calibrated
+//! with the journal of the round before (`--calibrate`).
 //!
 //! With `--compare-cut`, the rounds alternate between `baton.cut_at: routed`
 //! (the sequential order) and `healthy` (the cut at "healthy"), and it
@@ -91,8 +94,15 @@ fn main() {
         .expect("config");
     };
     config("healthy");
+    // Every boot's journal goes here (`plan --calibrate` reads the latest).
+    let journals = dir.join("journals");
     let run = |args: &[&str]| {
-        let out = Command::new(&baton).args(args).current_dir(&dir).output().expect("baton");
+        let out = Command::new(&baton)
+            .args(args)
+            .current_dir(&dir)
+            .env("BATON_JOURNAL_DIR", &journals)
+            .output()
+            .expect("baton");
         assert!(out.status.success(), "baton {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     // Start from a clean fleet: no app containers, no state.
@@ -108,6 +118,23 @@ fn main() {
     let mut version = "v1";
     let (mut walls, mut serves, mut cpus, mut rss, mut overheads) = (vec![], vec![], vec![], vec![], vec![]);
     let mut predicted = vec![];
+    // plan --live, alone and with the previous round's journal (--calibrate).
+    let (mut live, mut calibrated) = (vec![], vec![]);
+    let latest_journal = || -> Option<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&journals).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        v.sort();
+        v.pop()
+    };
+    let predict = |extra: &[&str], next: &str| -> f64 {
+        let out = Command::new(&baton)
+            .args(["plan", "--json", "--live", "--app-start", "0s", "--proxy-jitter", "0s", "--version", next])
+            .args(extra)
+            .current_dir(&dir)
+            .output()
+            .expect("baton plan --live");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("baton plan --live --json");
+        json["duration_ms"].as_f64().expect("duration_ms") / 1000.0
+    };
     let (mut runs_max, mut polls_max) = (0usize, 0usize);
     // --compare-cut: per order, the wall times and the handovers tied again.
     let mut by_order: [(Vec<f64>, usize); 2] = [(vec![], 0), (vec![], 0)];
@@ -133,6 +160,10 @@ fn main() {
             .expect("baton plan");
         let json: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("baton plan --json");
         predicted.push(json["duration_ms"].as_f64().expect("duration_ms") / 1000.0);
+        live.push(predict(&[], next));
+        if let Some(j) = latest_journal() {
+            calibrated.push(predict(&["--calibrate", j.to_str().expect("UTF-8")], next));
+        }
         let done = Arc::new(AtomicBool::new(false));
         let start = Instant::now();
         let watcher = {
@@ -152,6 +183,7 @@ fn main() {
             .arg(&baton)
             .args(["app", "boot", "--version", next, "--verbose"])
             .current_dir(&dir)
+            .env("BATON_JOURNAL_DIR", &journals)
             .output()
             .expect("/usr/bin/time baton");
         let wall = start.elapsed().as_secs_f64();
@@ -219,8 +251,11 @@ fn main() {
         return;
     }
     let (wall, plan) = (median(walls), median(predicted));
+    let err = |p: f64| format!("{p:.2} s ({:+.0}%)", (p - wall) / wall * 100.0);
+    let live = err(median(live));
+    let calibrated = if calibrated.is_empty() { "-".to_string() } else { err(median(calibrated)) };
     println!(
-        "| {} | {:.2} s | {:.2} s | {} | {} | {:.2} s | {:.1} MiB | {:.2} s | {:.2} s | {:.2} s ({:+.0}%) |",
+        "| {} | {:.2} s | {:.2} s | {} | {} | {:.2} s | {:.1} MiB | {:.2} s | {:.2} s | {:.2} s ({:+.0}%) | {live} | {calibrated} |",
         hosts.len(),
         wall,
         if serves.is_empty() { f64::NAN } else { median(serves) },
