@@ -7,7 +7,7 @@ use crate::sim::{drive, simulate, Scenario};
 use crate::trace::Trace;
 
 fn plan(version: &str) -> Plan {
-    let text = "service: app\nimage: app\nservers:\n  - h1\n  - h2\n  - h3\nregistry:\n  username: u\n  password: [P]\nbaton:\n  routes: traefik\n";
+    let text = "service: app\nimage: app\nservers:\n  - h1\n  - h2\n  - h3\nregistry:\n  username: u\n  password: [P]\ntraefik:\n  args:\n    api.insecure: true\nbaton:\n  routes: traefik\n";
     let cfg = Config::parse(Source { name: "config/deploy.yml", text }, None).expect("config");
     let lock = LockInfo { holder: "Ada".into(), at_utc: "2026-12-02T06:10:00Z".into(), message: "m".into() };
     Plan::new(cfg, version, None, None, "ada", lock).expect("plan")
