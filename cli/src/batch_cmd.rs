@@ -101,7 +101,8 @@ fn report_interrupt(run: &Run) {
             }
         }
         Ok(Outcome::Failed { failures }) if failures.iter().any(|f| f.why.is_interrupt()) => {
-            let hosts: Vec<&str> = failures.iter().filter(|f| f.why == Why::NotRun).map(|f| f.host.as_str()).collect();
+            let hosts: Vec<&str> =
+                failures.iter().filter(|f| matches!(f.why, Why::NotRun { .. })).map(|f| f.host.as_str()).collect();
             if hosts.is_empty() {
                 tell!("Interrupted: the commands in flight finished; nothing else ran.");
             } else {

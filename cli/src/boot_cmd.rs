@@ -86,6 +86,8 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
     let mut steps = StepTimes::default();
     let keep = plan.config.baton.journal_keep;
     let mut journal = args.journal.as_ref().map(|h| crate::journal::Writer::start(h, keep));
+    // Where the lock ended: kept on purpose (and why), or released.
+    let mut lock_end: Option<LockEnd> = None;
     let mut report = |r: Report| match r {
         Report::Wake(t, w) if verbose => {
             trace.wake(t, &w);
@@ -114,6 +116,9 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
         let outcome = baton_interpreter::run(machine, conns.clone(), |r| {
             if let Some(j) = journal.as_mut() {
                 j.record(&r);
+            }
+            if let Report::Event(_, ev) = &r {
+                LockEnd::note(&mut lock_end, ev);
             }
             report(r)
         })
@@ -171,6 +176,15 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
                 tell!("  {f}");
             }
             crate::parts_cmd::after_failed_boot(&diagnosis_plan, &failures, verbose);
+            match lock_end {
+                Some(LockEnd::Kept { host }) => tell!(
+                    "The deploy lock on {host} is kept (see above). Check those hosts, then `baton lock release` and run the command again: it converges."
+                ),
+                Some(LockEnd::Released { host }) => {
+                    tell!("The deploy lock on {host} was released. Run the command again to finish the job.")
+                }
+                None => {}
+            }
             1
         }
     }
@@ -204,6 +218,24 @@ fn print_event(t: u64, ev: &Event, quiet: bool) {
             }
         }
         _ => {}
+    }
+}
+
+/// Where a run left the deploy lock, from its events: the last word wins
+/// (a run that takes the lock again after releasing it is not one of ours).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum LockEnd {
+    Kept { host: String },
+    Released { host: String },
+}
+
+impl LockEnd {
+    fn note(end: &mut Option<LockEnd>, ev: &Event) {
+        match ev {
+            Event::LockKept { host, .. } => *end = Some(LockEnd::Kept { host: host.clone() }),
+            Event::LockReleased { host } => *end = Some(LockEnd::Released { host: host.clone() }),
+            _ => {}
+        }
     }
 }
 
