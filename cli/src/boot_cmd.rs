@@ -33,6 +33,22 @@ pub fn ssh_options(cfg: &Config) -> SshOptions {
         command_timeout: Duration::from_millis(cfg.baton.command_timeout_ms),
         max_concurrent_starts: cfg.max_concurrent_starts,
         max_commands_per_host: 8,
+        persist: persist(cfg.baton.ssh_persist_ms),
+    }
+}
+
+/// `baton.ssh_persist`, if set and its directory is safe to use (else a
+/// warning, and connections close at the command's end as without it).
+fn persist(ms: u64) -> Option<Duration> {
+    if ms == 0 {
+        return None;
+    }
+    match baton_interpreter::persist_dir() {
+        Ok(_) => Some(Duration::from_millis(ms)),
+        Err(e) => {
+            tell!("warning: baton.ssh_persist: {e}; the SSH connections close when this command ends");
+            None
+        }
     }
 }
 
