@@ -97,7 +97,7 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
     let verbose = args.verbose;
     let quiet = args.quiet;
     // One live line per host on a terminal; plain lines otherwise.
-    let mut live = (!quiet && !verbose && std::io::stdout().is_terminal()).then(|| Live::new(&hosts));
+    let mut live = (!quiet && !verbose && std::io::stdout().is_terminal()).then(|| crate::live::Live::new(&hosts));
     // With --verbose: how long each host spent in each step.
     let mut steps = StepTimes::default();
     let keep = plan.config.baton.journal_keep;
@@ -113,6 +113,11 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
             trace.effect(t, &e);
             print_last(&trace);
         }
+        Report::Effect(_, e) => {
+            if let Some(l) = live.as_mut() {
+                l.effect(&e);
+            }
+        }
         Report::Observation(t, o) if verbose => {
             trace.observation(t, &o);
             print_last(&trace);
@@ -122,7 +127,7 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
                 steps.record(t, &ev);
                 print_event(t, &ev, quiet)
             }
-            Some(l) => l.event(t, &ev),
+            Some(l) => l.event(&ev, || print_event(t, &ev, false)),
             None => print_event(t, &ev, quiet),
         },
         _ => {}
@@ -306,62 +311,6 @@ pub fn print_dry_run(sim: &baton_core::sim::Simulation, header: &str, what: &str
         return 1;
     }
     0
-}
-
-/// Live progress: one line per host with its current step and elapsed time.
-struct Live {
-    bars: std::collections::BTreeMap<String, indicatif::ProgressBar>,
-    multi: indicatif::MultiProgress,
-}
-
-impl Live {
-    fn new(hosts: &[String]) -> Live {
-        let multi = indicatif::MultiProgress::new();
-        let style = indicatif::ProgressStyle::with_template("{spinner} [{elapsed:>4}] {prefix:<16} {wide_msg}")
-            .expect("valid template");
-        let bars = hosts
-            .iter()
-            .map(|h| {
-                let b = multi.add(indicatif::ProgressBar::new_spinner());
-                b.set_style(style.clone());
-                b.set_prefix(h.clone());
-                b.set_message("waiting");
-                b.enable_steady_tick(std::time::Duration::from_millis(120));
-                (h.clone(), b)
-            })
-            .collect();
-        Live { bars, multi }
-    }
-
-    fn event(&mut self, t: u64, ev: &Event) {
-        match ev {
-            Event::Progress { host, role, step } => {
-                if let Some(b) = self.bars.get(host) {
-                    let role = role.as_deref().map(|r| format!("{r}: ")).unwrap_or_default();
-                    b.set_message(format!("{role}{step}"));
-                }
-            }
-            Event::HostFailed(f) => {
-                if let Some(b) = self.bars.get(&f.host) {
-                    let step = f.step.map(|s| format!("{s}: ")).unwrap_or_default();
-                    b.abandon_with_message(format!("FAILED: {step}{}", f.why));
-                }
-            }
-            other => {
-                self.multi.suspend(|| print_event(t, other, false));
-            }
-        }
-    }
-
-    fn finish(self) {
-        for b in self.bars.values() {
-            if !b.is_finished() {
-                b.finish();
-            }
-        }
-        // The last bar leaves the cursor at the end of its line.
-        say!("");
-    }
 }
 
 /// Time spent per host in each step (from progress events), for `--verbose`.

@@ -39,7 +39,16 @@ fn unchanged(f: &Fleet, before: &str, context: &str) {
 /// A re-run of `deploy --version version` succeeds and every host serves it.
 fn converges(f: &Fleet, dir: &Path, version: &str, context: &str) {
     let out = baton_in(f, dir, &["deploy", "--version", version]);
-    assert!(out.status.success(), "{context}: the re-run did not converge:\n{}", text(&out));
+    let t = text(&out);
+    assert!(out.status.success(), "{context}: the re-run did not converge:\n{t}");
+    // Without a terminal: plain lines, the build on one, and per host its
+    // pull and each step of its boot.
+    assert!(t.lines().any(|l| l.ends_with("] local: build push")), "{context}: plain lines:\n{t}");
+    for h in &f.hosts {
+        for step in [format!("] {h}: build pull"), format!("] {h} web: start the new container")] {
+            assert!(t.lines().any(|l| l.ends_with(&step)), "{context}: no plain line {step:?}:\n{t}");
+        }
+    }
     wait_served(f, version);
     for h in &f.hosts {
         assert_eq!(f.running(h), vec![format!("app-web-{version}")], "{context}: after the re-run on {h}");
@@ -80,7 +89,30 @@ fn a_push_that_fails_changes_no_host_and_names_its_step() {
     assert!(!f.lock_held(), "a failed push leaves the lock held:\n{t}");
     unchanged(f, "v1", "push refused");
 
-    converges(f, &dir, &v, "push");
+    // The re-run, on a terminal (`script` gives it one): the live display
+    // shows the phases and a row per host.
+    let baton = baton_bin().display().to_string();
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &format!("{baton} deploy --version {v}"), "/dev/null"])
+        .current_dir(&dir)
+        .env_remove("VERSION")
+        .env("DOCKER_HOST", &f.local_docker_host)
+        .env("DOCKER_CONFIG", dir.join("docker-config"))
+        .env("BATON_REGISTRY_PASSWORD", &f.registry_password)
+        .stdin(Stdio::null())
+        .output()
+        .expect("script");
+    let t = text(&out);
+    assert!(out.status.success(), "the re-run on a terminal:\n{t}");
+    assert!(!t.contains(&f.registry_password), "{t}");
+    for shown in ["phase: building and pushing", "phase: pulling", "phase: booting", "build push: done: "] {
+        assert!(t.contains(shown), "the live display never showed {shown:?}:\n{t}");
+    }
+    for h in &f.hosts {
+        assert!(t.contains(&format!("{h}  web: ")), "no live row for {h}:\n{t}");
+    }
+    wait_served(f, &v);
+    assert!(!f.lock_held());
 }
 
 /// Blocks `host`'s route to the registry (inside its network namespace)
