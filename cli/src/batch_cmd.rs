@@ -134,5 +134,6 @@ pub fn describe_failure(r: &StepResult) -> String {
             format!("no answer within {} s; the command may still be running there", after_ms / 1000)
         }
     };
-    format!("{}{role}: {} failed: {what}", r.step.host, r.step.label)
+    let host = if r.step.host == baton_core::effect::LOCAL { "local" } else { r.step.host.as_str() };
+    format!("{host}{role}: {} failed: {what}", r.step.label)
 }
