@@ -101,7 +101,8 @@ pub fn report_interrupt(run: &Run) {
             }
         }
         Ok(Outcome::Failed { failures }) if failures.iter().any(|f| f.why.is_interrupt()) => {
-            let hosts: Vec<&str> = failures.iter().filter(|f| f.why == Why::NotRun).map(|f| f.host.as_str()).collect();
+            let hosts: Vec<&str> =
+                failures.iter().filter(|f| matches!(f.why, Why::NotRun { .. })).map(|f| f.host.as_str()).collect();
             if hosts.is_empty() {
                 tell!("Interrupted: the commands in flight finished; nothing else ran.");
             } else {
@@ -133,5 +134,6 @@ pub fn describe_failure(r: &StepResult) -> String {
             format!("no answer within {} s; the command may still be running there", after_ms / 1000)
         }
     };
-    format!("{}{role}: {} failed: {what}", r.step.host, r.step.label)
+    let host = if r.step.host == baton_core::effect::LOCAL { "local" } else { r.step.host.as_str() };
+    format!("{host}{role}: {} failed: {what}", r.step.label)
 }

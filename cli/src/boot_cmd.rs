@@ -33,6 +33,22 @@ pub fn ssh_options(cfg: &Config) -> SshOptions {
         command_timeout: Duration::from_millis(cfg.baton.command_timeout_ms),
         max_concurrent_starts: cfg.max_concurrent_starts,
         max_commands_per_host: 8,
+        persist: persist(cfg.baton.ssh_persist_ms),
+    }
+}
+
+/// `baton.ssh_persist`, if set and its directory is safe to use (else a
+/// warning, and connections close at the command's end as without it).
+fn persist(ms: u64) -> Option<Duration> {
+    if ms == 0 {
+        return None;
+    }
+    match baton_interpreter::persist_dir() {
+        Ok(_) => Some(Duration::from_millis(ms)),
+        Err(e) => {
+            tell!("warning: baton.ssh_persist: {e}; the SSH connections close when this command ends");
+            None
+        }
     }
 }
 
@@ -81,11 +97,13 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
     let verbose = args.verbose;
     let quiet = args.quiet;
     // One live line per host on a terminal; plain lines otherwise.
-    let mut live = (!quiet && !verbose && std::io::stdout().is_terminal()).then(|| Live::new(&hosts));
+    let mut live = (!quiet && !verbose && std::io::stdout().is_terminal()).then(|| crate::live::Live::new(&hosts));
     // With --verbose: how long each host spent in each step.
     let mut steps = StepTimes::default();
     let keep = plan.config.baton.journal_keep;
     let mut journal = args.journal.as_ref().map(|h| crate::journal::Writer::start(h, keep));
+    // Where the lock ended: kept on purpose (and why), or released.
+    let mut lock_end: Option<LockEnd> = None;
     let mut report = |r: Report| match r {
         Report::Wake(t, w) if verbose => {
             trace.wake(t, &w);
@@ -94,6 +112,11 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
         Report::Effect(t, e) if verbose => {
             trace.effect(t, &e);
             print_last(&trace);
+        }
+        Report::Effect(_, e) => {
+            if let Some(l) = live.as_mut() {
+                l.effect(&e);
+            }
         }
         Report::Observation(t, o) if verbose => {
             trace.observation(t, &o);
@@ -104,7 +127,7 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
                 steps.record(t, &ev);
                 print_event(t, &ev, quiet)
             }
-            Some(l) => l.event(t, &ev),
+            Some(l) => l.event(&ev, || print_event(t, &ev, false)),
             None => print_event(t, &ev, quiet),
         },
         _ => {}
@@ -114,6 +137,9 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
         let outcome = baton_interpreter::run(machine, conns.clone(), |r| {
             if let Some(j) = journal.as_mut() {
                 j.record(&r);
+            }
+            if let Report::Event(_, ev) = &r {
+                LockEnd::note(&mut lock_end, ev);
             }
             report(r)
         })
@@ -171,6 +197,15 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
                 tell!("  {f}");
             }
             crate::parts_cmd::after_failed_boot(&diagnosis_plan, &failures, verbose);
+            match lock_end {
+                Some(LockEnd::Kept { host }) => tell!(
+                    "The deploy lock on {host} is kept (see above). Check those hosts, then `baton lock release` and run the command again: it converges."
+                ),
+                Some(LockEnd::Released { host }) => {
+                    tell!("The deploy lock on {host} was released. Run the command again to finish the job.")
+                }
+                None => {}
+            }
             1
         }
     }
@@ -204,6 +239,24 @@ fn print_event(t: u64, ev: &Event, quiet: bool) {
             }
         }
         _ => {}
+    }
+}
+
+/// Where a run left the deploy lock, from its events: the last word wins
+/// (a run that takes the lock again after releasing it is not one of ours).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum LockEnd {
+    Kept { host: String },
+    Released { host: String },
+}
+
+impl LockEnd {
+    fn note(end: &mut Option<LockEnd>, ev: &Event) {
+        match ev {
+            Event::LockKept { host, .. } => *end = Some(LockEnd::Kept { host: host.clone() }),
+            Event::LockReleased { host } => *end = Some(LockEnd::Released { host: host.clone() }),
+            _ => {}
+        }
     }
 }
 
@@ -258,62 +311,6 @@ pub fn print_dry_run(sim: &baton_core::sim::Simulation, header: &str, what: &str
         return 1;
     }
     0
-}
-
-/// Live progress: one line per host with its current step and elapsed time.
-struct Live {
-    bars: std::collections::BTreeMap<String, indicatif::ProgressBar>,
-    multi: indicatif::MultiProgress,
-}
-
-impl Live {
-    fn new(hosts: &[String]) -> Live {
-        let multi = indicatif::MultiProgress::new();
-        let style = indicatif::ProgressStyle::with_template("{spinner} [{elapsed:>4}] {prefix:<16} {wide_msg}")
-            .expect("valid template");
-        let bars = hosts
-            .iter()
-            .map(|h| {
-                let b = multi.add(indicatif::ProgressBar::new_spinner());
-                b.set_style(style.clone());
-                b.set_prefix(h.clone());
-                b.set_message("waiting");
-                b.enable_steady_tick(std::time::Duration::from_millis(120));
-                (h.clone(), b)
-            })
-            .collect();
-        Live { bars, multi }
-    }
-
-    fn event(&mut self, t: u64, ev: &Event) {
-        match ev {
-            Event::Progress { host, role, step } => {
-                if let Some(b) = self.bars.get(host) {
-                    let role = role.as_deref().map(|r| format!("{r}: ")).unwrap_or_default();
-                    b.set_message(format!("{role}{step}"));
-                }
-            }
-            Event::HostFailed(f) => {
-                if let Some(b) = self.bars.get(&f.host) {
-                    let step = f.step.map(|s| format!("{s}: ")).unwrap_or_default();
-                    b.abandon_with_message(format!("FAILED: {step}{}", f.why));
-                }
-            }
-            other => {
-                self.multi.suspend(|| print_event(t, other, false));
-            }
-        }
-    }
-
-    fn finish(self) {
-        for b in self.bars.values() {
-            if !b.is_finished() {
-                b.finish();
-            }
-        }
-        // The last bar leaves the cursor at the end of its line.
-        say!("");
-    }
 }
 
 /// Time spent per host in each step (from progress events), for `--verbose`.

@@ -8,6 +8,7 @@ mod boot_cmd;
 mod build_cmd;
 mod deploy_cmd;
 mod journal;
+mod live;
 mod load;
 mod local_cmd;
 mod out;

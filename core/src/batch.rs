@@ -189,17 +189,25 @@ impl Batch {
         self.finished = true;
         let mut failures = self.failures.clone();
         if self.interrupted {
-            let mut hosts: Vec<&str> = vec![];
+            // Per host, in order, the labels of the steps that did not run.
+            let mut hosts: Vec<(&str, Vec<String>)> = vec![];
             for s in &self.not_run {
-                if !hosts.contains(&s.host.as_str()) {
-                    hosts.push(&s.host);
+                let at = match hosts.iter().position(|(h, _)| *h == s.host) {
+                    Some(i) => i,
+                    None => {
+                        hosts.push((&s.host, vec![]));
+                        hosts.len() - 1
+                    }
+                };
+                if !hosts[at].1.iter().any(|l| l == s.label) {
+                    hosts[at].1.push(s.label.to_string());
                 }
             }
-            failures.extend(hosts.into_iter().map(|h| Failure {
+            failures.extend(hosts.into_iter().map(|(h, steps)| Failure {
                 host: h.to_string(),
                 role: None,
                 step: None,
-                why: Why::NotRun,
+                why: Why::NotRun { steps },
             }));
         }
         let outcome = if failures.is_empty() && self.skipped.is_empty() {
@@ -282,7 +290,7 @@ impl Machine for Batch {
             let s = &result.step;
             let why = match &s.action {
                 Action::Hook { name } => Why::Hook { name: name.clone(), said: Said::of(obs) },
-                _ => Why::Command(Said::of(obs)),
+                _ => Why::StepFailed { step: s.label.to_string(), said: Said::of(obs) },
             };
             self.failures.push(Failure { host: s.host.clone(), role: s.role.clone(), step: None, why });
         }
@@ -442,7 +450,7 @@ mod tests {
             }
         }
         let Some(Outcome::Failed { failures }) = finished else { panic!("an interrupted batch fails") };
-        assert!(failures.iter().all(|f| f.why == Why::NotRun));
+        assert!(failures.iter().all(|f| matches!(f.why, Why::NotRun { .. })));
         assert_eq!(failures.iter().map(|f| f.host.as_str()).collect::<Vec<_>>(), vec!["h1", "h2"]);
     }
 }

@@ -102,6 +102,9 @@ impl fmt::Display for Both {
 pub enum Why {
     /// A command did not succeed.
     Command(Said),
+    /// A step of a command run as phases (`registry login`, `build push`,
+    /// `build pull`…) did not succeed; `step` is its label.
+    StepFailed { step: String, said: Said },
     /// Docker (or the proxy) printed something baton cannot read.
     Unreadable(String),
     /// Pulling or tagging the image failed; `hint` when it looks like a
@@ -153,8 +156,9 @@ pub enum Why {
     /// Interrupted before any container started; `released` tells whether
     /// the lock could be given back.
     InterruptedBeforeStart { released: bool },
-    /// Interrupted before the step ran (commands other than `app boot`).
-    NotRun,
+    /// Interrupted before these steps ran on the host (commands other
+    /// than `app boot`), by label, in order.
+    NotRun { steps: Vec<String> },
     /// Interrupted while waiting for a held deploy lock (`--lock-wait`):
     /// nothing was taken or changed.
     InterruptedWaitingForLock,
@@ -216,6 +220,7 @@ impl fmt::Display for Why {
         let secs = |ms: &Millis| fmt_secs(*ms);
         match self {
             Why::Command(said) => write!(f, "{said}"),
+            Why::StepFailed { step, said } => write!(f, "{step} failed: {said}"),
             Why::Unreadable(e) => write!(f, "{e}"),
             Why::Pull { said, hint: false } => write!(f, "{said}"),
             Why::Pull { said, hint: true } => {
@@ -304,7 +309,8 @@ impl fmt::Display for Why {
                 f,
                 "interrupted before any container was started; nothing changed, but the lock could not be released"
             ),
-            Why::NotRun => write!(f, "interrupted before it ran"),
+            Why::NotRun { steps } if steps.is_empty() => write!(f, "interrupted before it ran"),
+            Why::NotRun { steps } => write!(f, "interrupted; did not run: {}", steps.join(", ")),
             Why::InterruptedWaitingForLock => {
                 write!(f, "interrupted while waiting for the deploy lock; nothing was taken or changed")
             }
@@ -349,7 +355,7 @@ impl Why {
             | Why::InterruptedAfterRole { .. }
             | Why::Interrupted { .. }
             | Why::InterruptedBeforeStart { .. }
-            | Why::NotRun
+            | Why::NotRun { .. }
             | Why::InterruptedWaitingForLock
             | Why::HealthcheckInterrupted { .. } => true,
             Why::CleanedUp { first, .. } => first.is_interrupt(),
@@ -377,9 +383,11 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let role = self.role.as_deref().map(|r| format!(" [{r}]")).unwrap_or_default();
+        // A local command's host is `(local)`, no config host's name; it reads `local`.
+        let host = if self.host == crate::effect::LOCAL { "local" } else { self.host.as_str() };
         match self.step {
-            Some(step) => write!(f, "{}{role} failed to {step}: {}", self.host, self.why),
-            None => write!(f, "{}{role}: {}", self.host, self.why),
+            Some(step) => write!(f, "{host}{role} failed to {step}: {}", self.why),
+            None => write!(f, "{host}{role}: {}", self.why),
         }
     }
 }

@@ -12,7 +12,7 @@
 mod local;
 mod ssh;
 
-pub use ssh::{Connections, KnownHostsPolicy, RemoteOutput, SshOptions};
+pub use ssh::{persist_dir, Connections, KnownHostsPolicy, RemoteOutput, SshOptions};
 
 use baton_core::effect::{Effect, Event, Observation, Outcome};
 use baton_core::machine::Machine;

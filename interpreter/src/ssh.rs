@@ -2,7 +2,7 @@
 //! commands per host, a timeout per command.
 
 use baton_core::effect::{Effect, Observation};
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +35,11 @@ pub struct SshOptions {
     pub max_concurrent_starts: usize,
     /// Commands running at once on one host (below sshd's MaxSessions, 10 by default).
     pub max_commands_per_host: usize,
+    /// `baton.ssh_persist`: the master connections outlive the command by
+    /// this long once idle (OpenSSH's ControlPersist), in [`persist_dir`],
+    /// and the next command on the same host reuses them. None: each
+    /// command opens its own and closes them at its end.
+    pub persist: Option<Duration>,
 }
 
 impl Default for SshOptions {
@@ -52,6 +57,7 @@ impl Default for SshOptions {
             command_timeout: Duration::from_secs(120),
             max_concurrent_starts: 30,
             max_commands_per_host: 8,
+            persist: None,
         }
     }
 }
@@ -131,7 +137,16 @@ impl Connections {
             KnownHostsPolicy::Off => KnownHosts::Accept,
         });
         // Short socket paths: Unix sockets are limited to 108 bytes.
-        b.control_directory(std::env::temp_dir());
+        match (o.persist, persist_dir()) {
+            (Some(d), Ok(dir)) => {
+                let secs = d.as_secs().max(1) as usize;
+                b.control_directory(dir)
+                    .control_persist(ControlPersist::IdleFor(std::num::NonZeroUsize::new(secs).expect("at least 1")));
+            }
+            _ => {
+                b.control_directory(std::env::temp_dir());
+            }
+        }
         if let Some(k) = o.keys.first() {
             b.keyfile(k);
         }
@@ -159,16 +174,52 @@ impl Connections {
         if let Some(e) = host.warm_error.lock().ok().and_then(|mut w| w.take()) {
             return Err(e);
         }
-        let _permit = self.starts.acquire().await.map_err(|e| e.to_string())?;
         let (address, port) = self.endpoint(name);
+        let link = self.persist_link(&address, port);
+        if let Some(s) = match &link {
+            Some(link) => resume(link).await,
+            None => None,
+        } {
+            let s = Arc::new(s);
+            *slot = Some(s.clone());
+            return Ok(s);
+        }
+        let _permit = self.starts.acquire().await.map_err(|e| e.to_string())?;
         match self.builder(port).connect_mux(&address).await {
             Ok(s) => {
+                if let Some(link) = &link {
+                    keep(link, s.control_socket());
+                }
                 let s = Arc::new(s);
                 *slot = Some(s.clone());
                 Ok(s)
             }
             Err(e) => Err(describe_connect_error(name, port, &self.opts, &e)),
         }
+    }
+
+    /// With `persist`, where the link to the master of (`address`, `port`)
+    /// and these options lives: named by the host and a digest of every
+    /// option that changes the connection (user, key, config, jump host,
+    /// host key policy), so another key or user never reuses it.
+    fn persist_link(&self, address: &str, port: u16) -> Option<PathBuf> {
+        self.opts.persist?;
+        let dir = persist_dir().ok()?;
+        let o = &self.opts;
+        let parts = [
+            o.user.clone(),
+            address.to_string(),
+            port.to_string(),
+            o.keys.first().map(|k| k.display().to_string()).unwrap_or_default(),
+            o.config_file.as_ref().map(|k| k.display().to_string()).unwrap_or_default(),
+            o.proxy.clone().unwrap_or_default(),
+            format!("{:?}", o.known_hosts),
+            o.known_hosts_file.as_ref().map(|k| k.display().to_string()).unwrap_or_default(),
+        ];
+        let digest = fnv1a(parts.join("\0").as_bytes());
+        let host: String =
+            address.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).take(40).collect();
+        Some(dir.join(format!("{host}-{port}-{digest:016x}")))
     }
 
     /// Open the connections to `hosts` now, all at once, in the background,
@@ -257,13 +308,18 @@ impl Connections {
         }
     }
 
-    /// Close every master connection, all at once.
+    /// Close every master connection, all at once; with `persist`, leave
+    /// them running (each exits after being idle that long).
     pub async fn close_all(&self) {
         let hosts: Vec<Arc<Host>> = self.hosts.lock().await.drain().map(|(_, h)| h).collect();
         let mut closing = tokio::task::JoinSet::new();
         for h in hosts {
             if let Some(s) = h.session.lock().await.take() {
                 if let Ok(s) = Arc::try_unwrap(s) {
+                    if self.opts.persist.is_some() && persist_dir().is_ok() {
+                        let _ = s.detach();
+                        continue;
+                    }
                     closing.spawn(async move {
                         let _ = s.close().await;
                     });
@@ -272,6 +328,62 @@ impl Connections {
         }
         while closing.join_next().await.is_some() {}
     }
+}
+
+/// The directory of the masters that outlive a command (`baton.ssh_persist`):
+/// `baton-ssh-<uid>` in the temporary directory (`$TMPDIR`, else /tmp), made
+/// mode 700. Refused (an error that says why) when it is not a directory
+/// of this user that only this user can enter: whoever can reach a master's
+/// socket runs commands on the host.
+pub fn persist_dir() -> Result<PathBuf, String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let dir = std::env::temp_dir().join(format!("baton-ssh-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+    }
+    let m = std::fs::symlink_metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} is not a directory that only user {uid} can use (owner {}, mode {:o}); remove it",
+            dir.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        ));
+    }
+    Ok(dir)
+}
+
+/// The persisted master behind `link`, if it still answers. A link to a
+/// master that is gone is removed, with the master's directory.
+async fn resume(link: &std::path::Path) -> Option<Session> {
+    let socket = std::fs::read_link(link).ok()?;
+    let s = Session::resume_mux(socket.clone().into_boxed_path(), None);
+    if s.check().await.is_ok() {
+        return Some(s);
+    }
+    let _ = std::fs::remove_file(link);
+    if let Some(dir) = socket.parent().filter(|d| d.parent() == link.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    None
+}
+
+/// Point `link` at a new master's socket (replacing an older link at once).
+fn keep(link: &std::path::Path, socket: &std::path::Path) {
+    let tmp = link.with_extension(format!("new{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    if std::os::unix::fs::symlink(socket, &tmp).is_ok() && std::fs::rename(&tmp, link).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// FNV-1a, 64 bits: a digest that is the same in every build of baton.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// A connection error in words a user can act on.

@@ -10,61 +10,20 @@
 mod common;
 
 use baton_loadgen::LoadReport;
-use common::{baton_bin, fleet, Fleet};
+use common::{baton_in, baton_ok, deploy_app_dir, dockerfile, fleet, text, wait_served, Fleet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
-/// Appended to the fleet's config, whose last section is `baton:`.
-const CONFIG: &str =
-    "  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\nbuilder:\n  multiarch: false\n";
-
-/// An app directory for the fleet with a Dockerfile of `version` built
-/// FROM the fleet's test image `base`, and two hooks that record their
-/// `KAMAL_*` variables.
 fn app_dir(f: &Fleet) -> PathBuf {
-    f.reset();
-    let app = f.app(CONFIG);
-    let hooks = app.dir.join(".kamal/hooks");
-    std::fs::create_dir_all(&hooks).expect("mkdir hooks");
-    for h in ["pre-deploy", "post-deploy"] {
-        let p = hooks.join(h);
-        std::fs::write(&p, format!("#!/bin/sh\nenv | grep ^KAMAL_ | sort > \"$(dirname \"$0\")/../../{h}.env\"\n"))
-            .expect("write hook");
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    std::fs::create_dir_all(app.dir.join("docker-config")).expect("mkdir");
-    app.dir
-}
-
-fn dockerfile(f: &Fleet, dir: &Path, base: &str, version: &str) {
-    let text = format!("FROM {}/baton-testapp:{base}\nENV APP_VERSION={version}\n", f.registry);
-    std::fs::write(dir.join("Dockerfile"), text).expect("write Dockerfile");
+    deploy_app_dir(f, "")
 }
 
 fn baton(f: &Fleet, dir: &Path, args: &[&str]) -> Output {
-    Command::new(baton_bin())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("VERSION")
-        .env("DOCKER_HOST", &f.local_docker_host)
-        .env("DOCKER_CONFIG", dir.join("docker-config"))
-        .env("BATON_REGISTRY_PASSWORD", &f.registry_password)
-        .output()
-        .expect("run baton")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    baton_in(f, dir, args)
 }
 
 fn ok(f: &Fleet, dir: &Path, args: &[&str]) -> String {
-    let out = baton(f, dir, args);
-    let t = text(&out);
-    assert!(out.status.success(), "baton {args:?} failed:\n{t}");
-    assert!(!t.contains(&f.registry_password), "baton {args:?} printed the registry password:\n{t}");
-    t
+    baton_ok(f, dir, args)
 }
 
 fn summary(r: &LoadReport) -> String {
@@ -73,25 +32,6 @@ fn summary(r: &LoadReport) -> String {
         "{} requests: {} ok, {} non-2xx, {} connect errors, {} timeouts, {} bad bodies; bodies {:?}",
         c.total, c.ok, c.non_2xx, c.connect_errors, c.timeouts, c.bad_body, c.bodies
     )
-}
-
-/// Wait until every host's proxy serves `version`.
-fn wait_served(f: &Fleet, version: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for h in &f.hosts {
-        loop {
-            let body = baton_http::get(format!("{h}:80").parse().expect("address"), "/version", Duration::from_secs(2))
-                .ok()
-                .filter(|a| a.status() == 200)
-                .map(|a| a.text())
-                .unwrap_or_default();
-            if body.trim() == version {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the proxy on {h} does not serve {version}: {body:?}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
 }
 
 fn hook_env(dir: &Path, hook: &str) -> String {

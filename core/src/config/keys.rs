@@ -63,6 +63,7 @@ pub(super) const BATON: &[&str] = &[
     "routes",
     "cut_at",
     "journal_keep",
+    "ssh_persist",
 ];
 
 /// Warn about every key of `m` (at `path`) that is not in `known`. A

@@ -229,6 +229,9 @@ pub struct BatonSettings {
     /// How many journals of real runs to keep on this machine
     /// (`baton.journal_keep`, default 50; see `baton replay`).
     pub journal_keep: usize,
+    /// How long baton's SSH master connections outlive a command once idle
+    /// (`baton.ssh_persist`; 0, the default: closed at the command's end).
+    pub ssh_persist_ms: Millis,
 }
 
 /// When a handover cuts the old container's cord (`baton.cut_at`).
@@ -283,6 +286,7 @@ impl Default for BatonSettings {
             routes_from_traefik: false,
             cut_at: CutAt::Healthy,
             journal_keep: 50,
+            ssh_persist_ms: 0,
         }
     }
 }

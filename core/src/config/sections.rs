@@ -330,6 +330,7 @@ pub(super) fn parse_baton(ctx: &mut Ctx<'_>, v: Option<&Value>) -> BatonSettings
             "pause_margin" => &mut b.pause_margin_ms,
             "connect_timeout" => &mut b.connect_timeout_ms,
             "command_timeout" => &mut b.command_timeout_ms,
+            "ssh_persist" => &mut b.ssh_persist_ms,
             "known_hosts" => {
                 match v.as_str() {
                     Some("strict") => b.known_hosts = KnownHosts::Strict,

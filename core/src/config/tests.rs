@@ -356,3 +356,12 @@ fn durations() {
     assert_eq!(parse_duration("x"), None);
     assert_eq!(parse_duration(""), None);
 }
+
+#[test]
+fn ssh_persist_is_a_duration_and_off_by_default() {
+    assert_eq!(parse(MINIMAL).unwrap().baton.ssh_persist_ms, 0);
+    let c = parse(&format!("{MINIMAL}baton:\n  ssh_persist: 60s\n")).unwrap();
+    assert_eq!(c.baton.ssh_persist_ms, 60_000);
+    let e = err(&format!("{MINIMAL}baton:\n  ssh_persist: forever\n"));
+    assert!(e.contains("baton.ssh_persist") && e.contains("expected a duration"), "{e}");
+}

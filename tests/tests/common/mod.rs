@@ -347,3 +347,90 @@ pub fn under_load_keeping(
     stop.store(true, Ordering::SeqCst);
     load.join().expect("load thread")
 }
+
+/// The config `deploy` tests append to the fleet's (whose last section is
+/// `baton:`): route confirmation through the proxy's table, a native build.
+pub const DEPLOY_CONFIG: &str =
+    "  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\nbuilder:\n  multiarch: false\n";
+
+/// An app directory for `deploy` on a reset fleet: [`DEPLOY_CONFIG`] plus
+/// `extra`, a `docker-config` directory (the local client's logins) and
+/// two hooks that record their `KAMAL_*` variables in `<hook>.env`.
+pub fn deploy_app_dir(f: &Fleet, extra: &str) -> PathBuf {
+    f.reset();
+    let app = f.app(&format!("{DEPLOY_CONFIG}{extra}"));
+    let hooks = app.dir.join(".kamal/hooks");
+    std::fs::create_dir_all(&hooks).expect("mkdir hooks");
+    for h in ["pre-deploy", "post-deploy"] {
+        let p = hooks.join(h);
+        std::fs::write(&p, format!("#!/bin/sh\nenv | grep ^KAMAL_ | sort > \"$(dirname \"$0\")/../../{h}.env\"\n"))
+            .expect("write hook");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::create_dir_all(app.dir.join("docker-config")).expect("mkdir");
+    app.dir
+}
+
+/// A Dockerfile in `dir` for `version`, built FROM the fleet's test image `base`.
+pub fn dockerfile(f: &Fleet, dir: &Path, base: &str, version: &str) {
+    let text = format!("FROM {}/baton-testapp:{base}\nENV APP_VERSION={version}\n", f.registry);
+    std::fs::write(dir.join("Dockerfile"), text).expect("write Dockerfile");
+}
+
+/// `baton ARGS` in the app directory `dir`, with the fleet's local engine,
+/// `dir`'s docker config and the registry password in the environment.
+pub fn baton_cmd(f: &Fleet, dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(baton_bin());
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("VERSION")
+        .env("DOCKER_HOST", &f.local_docker_host)
+        .env("DOCKER_CONFIG", dir.join("docker-config"))
+        .env("BATON_REGISTRY_PASSWORD", &f.registry_password);
+    c
+}
+
+pub fn baton_in(f: &Fleet, dir: &Path, args: &[&str]) -> Output {
+    baton_cmd(f, dir, args).output().expect("run baton")
+}
+
+/// stdout then stderr.
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// [`baton_in`], which must succeed and print no registry password.
+pub fn baton_ok(f: &Fleet, dir: &Path, args: &[&str]) -> String {
+    let out = baton_in(f, dir, args);
+    let t = text(&out);
+    assert!(out.status.success(), "baton {args:?} failed:\n{t}");
+    assert!(!t.contains(&f.registry_password), "baton {args:?} printed the registry password:\n{t}");
+    t
+}
+
+/// Wait (up to 20 s) until every host's proxy serves `version`.
+pub fn wait_served(f: &Fleet, version: &str) {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for h in &f.hosts {
+        loop {
+            let body = served(h);
+            if body == version {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the proxy on {h} does not serve {version}: {body:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// What `host`'s proxy answers on /version now (empty if nothing).
+pub fn served(host: &str) -> String {
+    use std::time::Duration;
+    baton_http::get(format!("{host}:80").parse().expect("address"), "/version", Duration::from_secs(2))
+        .ok()
+        .filter(|a| a.status() == 200)
+        .map(|a| a.text().trim().to_string())
+        .unwrap_or_default()
+}
