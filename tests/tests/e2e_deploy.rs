@@ -10,7 +10,7 @@
 mod common;
 
 use baton_loadgen::LoadReport;
-use common::{baton_in, baton_ok, deploy_app_dir, dockerfile, fleet, text, wait_served, Fleet};
+use common::{baton_in, baton_ok, deploy_app_dir, dockerfile, fleet_traefik, text, wait_served, Fleet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -40,7 +40,7 @@ fn hook_env(dir: &Path, hook: &str) -> String {
 
 #[test]
 fn deploy_and_rollback_under_load_lose_no_request() {
-    let (f, _guard) = fleet();
+    let (f, _guard) = fleet_traefik();
     let dir = app_dir(f);
     let pid = std::process::id();
     let (d1, d2) = (format!("d1-{pid}"), format!("d2-{pid}"));
@@ -103,7 +103,7 @@ fn deploy_and_rollback_under_load_lose_no_request() {
 
 #[test]
 fn a_version_that_never_turns_healthy_stops_at_the_health_check_and_changes_no_host() {
-    let (f, _guard) = fleet();
+    let (f, _guard) = fleet_traefik();
     let dir = app_dir(f);
     ok(f, &dir, &["env", "push"]);
     let pid = std::process::id();

@@ -62,7 +62,7 @@ fn version(case: &str) -> String {
 
 #[test]
 fn a_push_that_fails_changes_no_host_and_names_its_step() {
-    let (f, _g) = fleet();
+    let (f, _g) = fleet_traefik();
     let dir = serving_v1(f);
     let v = version("push");
     dockerfile(f, &dir, "v1", &v);
@@ -143,7 +143,7 @@ impl Drop for Blocked<'_> {
 
 #[test]
 fn a_host_that_cannot_pull_stops_the_deploy_before_anything_boots() {
-    let (f, _g) = fleet();
+    let (f, _g) = fleet_traefik();
     let dir = serving_v1(f);
     let v = version("pull");
     dockerfile(f, &dir, "v1", &v);
@@ -219,7 +219,7 @@ fn deploy_interrupted(f: &Fleet, dir: &Path, v: &str, host: &str, trigger: &str)
 
 #[test]
 fn sigint_while_pulling_or_in_the_health_check_changes_no_host_and_releases_the_lock() {
-    let (f, _g) = fleet();
+    let (f, _g) = fleet_traefik();
     let dir = serving_v1(f);
     let mut before = "v1".to_string();
     for (case, host, trigger) in
@@ -245,7 +245,7 @@ fn sigint_while_pulling_or_in_the_health_check_changes_no_host_and_releases_the_
 
 #[test]
 fn sigint_during_the_handover_keeps_every_host_serving_and_says_the_lock_is_kept() {
-    let (f, _g) = fleet();
+    let (f, _g) = fleet_traefik();
     let dir = serving_v1(f);
     let v = version("int-boot");
     dockerfile(f, &dir, "v1", &v);

@@ -25,7 +25,7 @@ fn images(f: &Fleet, host: &str) -> BTreeSet<String> {
 
 #[test]
 fn after_seven_deploys_prune_keeps_the_last_five_and_rollback_reaches_each() {
-    let (f, _g) = fleet();
+    let (f, _g) = fleet_traefik();
     let dir = deploy_app_dir(f, "");
     baton_ok(f, &dir, &["env", "push"]);
     let pid = std::process::id();

@@ -27,12 +27,8 @@ const RATE: u32 = 300;
 /// same pickup delay as the config's `baton.proxy_pickup`; the registry
 /// password in `.env`.
 fn traefik_app(f: &Fleet, routes: bool) -> App {
-    let image = f.traefik_image.as_deref().expect("fleet_traefik() gives the image");
     let routes = if routes { "  routes: traefik\n" } else { "" };
-    let app = f.app(&format!(
-        "{routes}traefik:\n  image: {image}\n  args:\n    api.insecure: true\n    providers.providersThrottleDuration: {}ms\n",
-        pickup_ms()
-    ));
+    let app = f.app(&format!("{routes}{}", f.traefik_section()));
     // `traefik boot` logs in to the registry first, as Kamal's does.
     std::fs::write(app.dir.join(".env"), format!("BATON_REGISTRY_PASSWORD={}\n", f.registry_password))
         .expect("write .env");

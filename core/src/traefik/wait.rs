@@ -215,7 +215,7 @@ impl Machine for ProxyBack {
             return false;
         }
         if self.interrupted {
-            self.fail(Why::NotRun);
+            self.fail(Why::NotRun { steps: vec![] });
             return true;
         }
         if self.stage == Stage::App {
@@ -254,7 +254,7 @@ impl Machine for ProxyBack {
         }
         self.interrupted = true;
         if self.pending.is_none() {
-            self.fail(Why::NotRun);
+            self.fail(Why::NotRun { steps: vec![] });
         }
     }
 

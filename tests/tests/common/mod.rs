@@ -199,6 +199,17 @@ impl Fleet {
         }
     }
 
+    /// A `traefik:` section for the fleet's stand-in image (a `--traefik`
+    /// fleet only): its API on :8080 (`api.insecure`, which `baton.routes:
+    /// traefik` reads) and the pickup delay of the config's `baton.proxy_pickup`.
+    pub fn traefik_section(&self) -> String {
+        let image = self.traefik_image.as_deref().expect("fleet_traefik() gives the image");
+        format!(
+            "traefik:\n  image: {image}\n  args:\n    api.insecure: true\n    providers.providersThrottleDuration: {}ms\n",
+            pickup_ms()
+        )
+    }
+
     /// A directory holding config/deploy.yml for this fleet. Its
     /// `ssh: config: /dev/null` keeps the user's ~/.ssh/config out.
     pub fn app(&self, extra: &str) -> App {
@@ -349,16 +360,23 @@ pub fn under_load_keeping(
 }
 
 /// The config `deploy` tests append to the fleet's (whose last section is
-/// `baton:`): route confirmation through the proxy's table, a native build.
-pub const DEPLOY_CONFIG: &str =
-    "  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\nbuilder:\n  multiarch: false\n";
+/// `baton:`): a native build; on a `--traefik` fleet ([`fleet_traefik`]),
+/// `deploy` starts the Traefik stand-in (its step in Kamal's deploy) and
+/// the routes are read from it; on a plain fleet, from the host's proxy.
+pub fn deploy_config(f: &Fleet) -> String {
+    let builder = "builder:\n  multiarch: false\n";
+    match &f.traefik_image {
+        Some(_) => format!("  routes: traefik\n{}{builder}", f.traefik_section()),
+        None => format!("  routes: busybox wget -qO- http://127.0.0.1:8080/api/http/services\n{builder}"),
+    }
+}
 
 /// An app directory for `deploy` on a reset fleet: [`DEPLOY_CONFIG`] plus
 /// `extra`, a `docker-config` directory (the local client's logins) and
 /// two hooks that record their `KAMAL_*` variables in `<hook>.env`.
 pub fn deploy_app_dir(f: &Fleet, extra: &str) -> PathBuf {
     f.reset();
-    let app = f.app(&format!("{DEPLOY_CONFIG}{extra}"));
+    let app = f.app(&format!("{}{extra}", deploy_config(f)));
     let hooks = app.dir.join(".kamal/hooks");
     std::fs::create_dir_all(&hooks).expect("mkdir hooks");
     for h in ["pre-deploy", "post-deploy"] {
