@@ -160,6 +160,37 @@ pub enum Cmd {
         #[arg(value_name = "VERSION")]
         target: Option<String>,
     },
+    /// Set up a new fleet and deploy: check Docker on every host, boot every accessory, then deploy
+    /// (as `kamal setup`). Start here.
+    ///
+    /// Under one deploy lock: docker -v on every app and accessory host (a host without Docker fails the
+    /// setup; `baton server bootstrap --install` installs it), the run directory on the app's hosts, every
+    /// accessory booted (its directories, files, registry login, container), then everything `baton
+    /// deploy` runs. Run `baton env push` first: the containers read their env files.
+    Setup {
+        /// Skip the image build and push: pull the version on the hosts.
+        #[arg(short = 'P', long)]
+        skip_push: bool,
+    },
+    /// Show the containers of the app and of every accessory, per host (as `kamal details`).
+    ///
+    /// Kamal shows Traefik's first; baton has no `traefik` commands yet, so it shows the app's and the
+    /// accessories'.
+    Details,
+    /// Remove the app (containers and images), every accessory (container, image, files, data
+    /// directories, env file) and the registry session from the hosts (as `kamal remove`).
+    ///
+    /// Asks first (type y), unless -y is given. Runs under the deploy lock.
+    Remove {
+        /// Proceed without the question.
+        #[arg(short = 'y', long = "confirmed")]
+        confirmed: bool,
+    },
+    /// Accessories: the services beside the app (as `kamal accessory`).
+    Accessory {
+        #[command(subcommand)]
+        command: AccessoryCmd,
+    },
     /// App commands (as `kamal app`).
     App {
         #[command(subcommand)]
@@ -347,11 +378,116 @@ pub enum RegistryCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum EnvCmd {
-    /// Upload each role's env file to .kamal/env/roles/<service>-<role>[-<dest>].env (mode 0400).
+    /// Upload each role's env file to .kamal/env/roles/<service>-<role>[-<dest>].env, and each
+    /// accessory's to .kamal/env/accessories/<service>-<accessory>.env on its hosts (mode 0400).
     ///
     /// Clear values come from the config; secret values from the environment, else .env.<destination>,
     /// else .env. Secret values are never printed.
     Push,
+    /// Remove the env files of every role and accessory from the hosts (as `kamal env delete`).
+    Delete,
+}
+
+/// The options of `app logs` and `accessory logs`.
+#[derive(clap::Args, Debug)]
+pub struct LogArgs {
+    /// Lines since a timestamp (2013-01-02T13:23:37Z) or relative (42m).
+    #[arg(short = 's', long)]
+    pub since: Option<String>,
+    /// Number of lines per host (default 100 unless --since or --grep is given).
+    #[arg(short = 'n', long)]
+    pub lines: Option<u32>,
+    /// Only lines matching this pattern (grep).
+    #[arg(short = 'g', long)]
+    pub grep: Option<String>,
+    /// Follow the log on the primary host (an accessory's first host) until Ctrl-C.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+/// NAME: an accessory of the config, or `all`.
+#[derive(Subcommand, Debug)]
+pub enum AccessoryCmd {
+    /// Boot an accessory on its hosts (NAME=all: every accessory), under the deploy lock.
+    ///
+    /// Creates its data directories ($PWD/<service>-<name>/<dir>), uploads its files (a file whose name
+    /// ends in erb is evaluated as ERB first, with the accessory's clear env set) to
+    /// <service>-<name>/<path>, logs in to the registry, then starts the container <service>-<name>.
+    /// File contents and the password go on standard input. Run `baton env push` first.
+    Boot {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Stop the accessory, remove its container, boot it again (with its files).
+    Reboot {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Start the existing accessory container.
+    Start {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Stop the accessory container.
+    Stop {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Stop, then start the accessory container.
+    Restart {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Show the accessory's container (docker ps) on each of its hosts.
+    Details {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Run a command in a new container of the accessory's image, or in the running one (--reuse).
+    ///
+    /// Without -i, on every host of the accessory, output shown per host; with -i, interactively on its
+    /// first host over `ssh -t`. CMD is interpreted by the host's shell, as in Kamal.
+    Exec {
+        /// Interactive, over `ssh -t` on the accessory's first host.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Run in the running container instead of a new one.
+        #[arg(long)]
+        reuse: bool,
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The command line to run.
+        #[arg(value_name = "CMD")]
+        cmd: String,
+    },
+    /// Show log lines of the accessory on each of its hosts.
+    Logs {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Remove the accessory's container, image, service directory (files and data) and env file.
+    ///
+    /// Asks first, for each accessory (type y), unless -y is given. Kamal leaves the env file; baton
+    /// removes it (it holds the accessory's secrets).
+    Remove {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Proceed without the question.
+        #[arg(short = 'y', long = "confirmed")]
+        confirmed: bool,
+    },
+    /// Upload the accessory's files to its hosts (part of boot).
+    Upload {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Create the accessory's data directories on its hosts (part of boot).
+    Directories {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -398,18 +534,8 @@ pub enum AppCmd {
     Images,
     /// Show log lines of the running container, per host and role.
     Logs {
-        /// Lines since a timestamp (2013-01-02T13:23:37Z) or relative (42m).
-        #[arg(short = 's', long)]
-        since: Option<String>,
-        /// Number of lines per host (default 100 unless --since or --grep is given).
-        #[arg(short = 'n', long)]
-        lines: Option<u32>,
-        /// Only lines matching this pattern (grep).
-        #[arg(short = 'g', long)]
-        grep: Option<String>,
-        /// Follow the log on the primary host until Ctrl-C.
-        #[arg(short = 'f', long)]
-        follow: bool,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Stop the app, remove its containers and its images.
     Remove,

@@ -1,6 +1,7 @@
 //! baton: zero-downtime deploys of containerised apps over SSH, reading
 //! Kamal 1's `config/deploy.yml`.
 
+mod accessory_cmd;
 mod app_cmd;
 mod args;
 mod batch_cmd;
@@ -139,6 +140,11 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             Ok(boot_cmd::run(plan, &args))
         }
         Cmd::App { command } => app(&cli.global, command),
+        Cmd::Accessory { command } => accessory_cmd::accessory(&cli.global, command),
+        Cmd::Setup { skip_push } => accessory_cmd::setup(&cli.global, *skip_push),
+        Cmd::Details => accessory_cmd::details(&cli.global),
+        Cmd::Remove { confirmed } => accessory_cmd::remove(&cli.global, *confirmed),
+        Cmd::Env { command: EnvCmd::Delete } => accessory_cmd::env_delete(&cli.global),
         Cmd::Deploy { skip_push } => {
             let plan = build_plan(&cli.global, "Automatic deploy lock", true)?;
             deploy_cmd::run(&cli.global, plan, deploy_cmd::Which::Deploy, *skip_push)
@@ -260,7 +266,7 @@ fn app(g: &Global, command: &AppCmd) -> Result<i32, UsageError> {
             let (p, stop) = (plan.clone(), *stop);
             run(&plan, ops::app_stale_containers(&plan, stop), &move |r| app_cmd::stale_lines(&p, r, stop))
         }
-        AppCmd::Logs { since, lines, grep, follow } => {
+        AppCmd::Logs { log: args::LogArgs { since, lines, grep, follow } } => {
             let lines = lines.or(if since.is_some() || grep.is_some() { None } else { Some(100) });
             let o =
                 baton_core::commands::LogOptions { since: since.clone(), lines, grep: grep.clone(), follow: *follow };
@@ -389,20 +395,26 @@ fn lock(g: &Global, command: &LockCmd) -> Result<i32, UsageError> {
 fn env_push(g: &Global) -> Result<i32, UsageError> {
     let plan = build_plan(g, "Automatic deploy lock", false)?;
     let secrets = load::secrets(g.destination.as_deref())?;
-    let push = baton_core::ops::env_push(&plan, &secrets).map_err(|e| UsageError(vec![e]))?;
+    let mut push = vec![baton_core::ops::env_push(&plan, &secrets).map_err(|e| UsageError(vec![e]))?];
+    // Each accessory's env file, on its hosts (as Kamal 1.0's env push).
+    push.extend(baton_core::accessory::env_push_phase(&plan, &secrets).map_err(|e| UsageError(vec![e]))?);
     if g.dry_run {
-        return Ok(app_cmd::dry_run(&baton_core::ops::mutating(&plan, vec![push])));
+        return Ok(app_cmd::dry_run(&baton_core::ops::mutating(&plan, push)));
     }
     let ssh = boot_cmd::ssh_options(&plan.config);
-    let run = batch_cmd::run(baton_core::ops::mutating(&plan, vec![push]), ssh, g.verbose);
+    let run = batch_cmd::run(baton_core::ops::mutating(&plan, push), ssh, g.verbose);
     let mut failed = false;
     for r in &run.results {
         if !r.ok() {
             failed = true;
             eprintln!("{}", batch_cmd::describe_failure(r));
         } else if r.step.kind == baton_core::batch::Kind::Work && !g.quiet {
-            let role = r.step.role.as_deref().unwrap_or("");
-            println!("{}: pushed {}", r.step.host, baton_core::commands::env_file_path(&plan.config, role));
+            let name = r.step.role.as_deref().unwrap_or("");
+            let path = match plan.config.accessory(name).filter(|_| r.step.label == baton_core::accessory::ENV_PUSH) {
+                Some(a) => baton_core::commands::accessory::env_file_path(&plan.config, a),
+                None => baton_core::commands::env_file_path(&plan.config, name),
+            };
+            println!("{}: pushed {path}", r.step.host);
         }
     }
     if run.lock_failed().is_some() {

@@ -4,6 +4,7 @@
 //! The core reads no files: the caller passes each file's name and text.
 //! Every problem names the file, the key path and the line.
 
+mod accessory;
 mod build;
 mod builder;
 mod context;
@@ -16,6 +17,7 @@ mod servers;
 mod values;
 
 use crate::time::Millis;
+pub use accessory::{Accessory, AccessoryFile};
 pub use builder::{BuildCache, Builder, BuilderHost, BuilderKind, CacheType};
 pub use context::parse_duration;
 use context::{deep_merge, parse_yaml, type_name, Ctx};
@@ -375,6 +377,8 @@ pub struct Config {
     /// `hooks_path` (`.kamal/hooks` when not set).
     pub hooks_path: Option<String>,
     pub builder: Builder,
+    /// `accessories:`, in file order.
+    pub accessories: Vec<Accessory>,
     pub baton: BatonSettings,
     /// Every host, as written, with the address and port SSH connects to.
     pub host_specs: BTreeMap<String, HostSpec>,
@@ -438,6 +442,11 @@ impl Config {
         } else {
             Err(ConfigError { problems: in_line_order(ctx.errors) })
         }
+    }
+
+    /// The accessory called `name`.
+    pub fn accessory(&self, name: &str) -> Option<&Accessory> {
+        self.accessories.iter().find(|a| a.name == name)
     }
 
     pub fn role(&self, name: &str) -> Option<&Role> {
