@@ -10,9 +10,9 @@
 mod common;
 
 use baton_loadgen::LoadReport;
-use common::{baton_bin, fleet, Fleet};
+use common::{fleet, Fleet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 /// Appended to the fleet's config, whose last section is `baton:`.
@@ -44,15 +44,7 @@ fn dockerfile(f: &Fleet, dir: &Path, base: &str, version: &str) {
 }
 
 fn baton(f: &Fleet, dir: &Path, args: &[&str]) -> Output {
-    Command::new(baton_bin())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("VERSION")
-        .env("DOCKER_HOST", &f.local_docker_host)
-        .env("DOCKER_CONFIG", dir.join("docker-config"))
-        .env("BATON_REGISTRY_PASSWORD", &f.registry_password)
-        .output()
-        .expect("run baton")
+    common::deploy_command(f, dir).args(args).output().expect("run baton")
 }
 
 fn text(out: &Output) -> String {

@@ -308,3 +308,16 @@ pub fn redact(text: &str) -> String {
     }
     out
 }
+
+/// `baton` in `dir` as a deploy runs it on the fleet: builds on the fleet's
+/// local engine, a docker config of the app directory's own
+/// (`dir/docker-config`) and the registry password in the environment.
+pub fn deploy_command(f: &Fleet, dir: &Path) -> Command {
+    let mut c = Command::new(baton_bin());
+    c.current_dir(dir)
+        .env_remove("VERSION")
+        .env("DOCKER_HOST", &f.local_docker_host)
+        .env("DOCKER_CONFIG", dir.join("docker-config"))
+        .env("BATON_REGISTRY_PASSWORD", &f.registry_password);
+    c
+}
