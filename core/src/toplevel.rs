@@ -24,8 +24,9 @@ pub fn traefik_remove(_plan: &Plan) -> Vec<Phase> {
     vec![]
 }
 
-/// `traefik boot`'s phases, without the lock, for `setup` (none yet; Kamal
-/// boots Traefik inside `deploy`, after the pre-deploy hook).
+/// `traefik boot`'s phases, without the lock, for `deploy` (and so
+/// `setup`), which runs them after the pre-deploy hook, as Kamal's deploy
+/// does (none yet).
 pub fn traefik_boot(_plan: &Plan) -> Vec<Phase> {
     vec![]
 }

@@ -153,8 +153,10 @@ fn deploy_like(plan: &Plan, f: &Flow, command: &str, login: bool, before: Vec<Ph
         work.push(build_pull(plan));
     }
     work.extend(hooks::phase(plan, &f.hooks, "pre-deploy", &details(command)));
+    // Kamal boots Traefik here ("Ensure Traefik is running"); no phase until
+    // baton has the `traefik` commands.
+    work.extend(crate::toplevel::traefik_boot(plan));
     parts.push(Part::new(Batch::new(work)));
-    // Kamal: Traefik boot comes here (not part of baton yet).
     parts.push(Part::new(crate::healthcheck::Healthcheck::new(plan)));
     parts.push(Part::new(Batch::new(ops::app_stale_containers(plan, false))));
     boot_and_end(plan, f, command, &mut parts);
