@@ -58,12 +58,7 @@ pub fn remove(plan: &Plan) -> Vec<Phase> {
 /// bootstrap --install` installs it), the run directory made on the app's
 /// hosts, then every accessory booted (directories, files, login, run).
 pub fn setup_phases(plan: &Plan, contents: &Contents, login: &Login) -> Result<Vec<Phase>, String> {
-    let mut hosts = plan.hosts.clone();
-    for h in plan.config.accessories.iter().flat_map(|a| &a.hosts) {
-        if !hosts.contains(h) {
-            hosts.push(h.clone());
-        }
-    }
+    let hosts = crate::server::hosts(plan);
     let check = hosts.iter().map(|h| vec![Step::poll(h, None, "docker -v", cmds::docker_installed())]).collect();
     let run_dir = plan
         .hosts
