@@ -261,6 +261,9 @@ mod tests {
         assert_eq!(redis.cmd.as_deref(), Some("redis-server --appendonly yes"));
         assert_eq!(mon.hosts, ["1.1.1.1", "1.1.1.2"]);
         assert_eq!(cfg.ssh_endpoint("1.1.1.6"), ("1.1.1.6".to_string(), 22));
+        let cfg = parse("  db:\n    image: x\n    host: 1.1.1.9:2222\n").unwrap();
+        assert_eq!(cfg.ssh_endpoint("1.1.1.9:2222"), ("1.1.1.9".to_string(), 2222), "SSH goes to the host's own port");
+        assert!(cfg.host_specs.contains_key("1.1.1.9:2222"));
     }
 
     #[test]
