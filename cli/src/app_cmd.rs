@@ -92,7 +92,14 @@ pub fn run_titled(
         }
     }
     let mut out = String::new();
-    for h in &plan.hosts {
+    // The selected hosts first, then any other (an accessory's own host).
+    let mut hosts = plan.hosts.clone();
+    for r in &run.results {
+        if !hosts.contains(&r.step.host) {
+            hosts.push(r.step.host.clone());
+        }
+    }
+    for h in &hosts {
         if let Some(texts) = by_host.get(h) {
             out.push_str(&titled_header(title, h));
             out.push('\n');

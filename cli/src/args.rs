@@ -175,6 +175,35 @@ pub enum Cmd {
         #[arg(value_name = "VERSION")]
         target: Option<String>,
     },
+    /// Set up a new fleet and deploy: check Docker on every host, boot every accessory, then deploy
+    /// (as `kamal setup`). Start here.
+    ///
+    /// Under one deploy lock: docker -v on every app and accessory host (a host without Docker fails the
+    /// setup; `baton server bootstrap --install` installs it), the run directory on the app's hosts, every
+    /// accessory booted (its directories, files, registry login, container), then everything `baton
+    /// deploy` runs (Traefik booted where it does not run included). Run `baton env push` first: the containers read their env files.
+    Setup {
+        /// Skip the image build and push: pull the version on the hosts.
+        #[arg(short = 'P', long)]
+        skip_push: bool,
+    },
+    /// Show the containers of Traefik, the app and every accessory, per host (as `kamal details`).
+    Details,
+    /// Remove Traefik (container and image), the app (containers and images), every accessory
+    /// (container, image, files, data directories, env file) and the registry session from the hosts
+    /// (as `kamal remove`).
+    ///
+    /// Asks first (type y), unless -y is given. Runs under the deploy lock.
+    Remove {
+        /// Proceed without the question.
+        #[arg(short = 'y', long = "confirmed")]
+        confirmed: bool,
+    },
+    /// Accessories: the services beside the app (as `kamal accessory`).
+    Accessory {
+        #[command(subcommand)]
+        command: AccessoryCmd,
+    },
     /// App commands (as `kamal app`).
     App {
         #[command(subcommand)]
@@ -373,16 +402,17 @@ pub enum RegistryCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum EnvCmd {
-    /// Upload each role's env file to .kamal/env/roles/<service>-<role>[-<dest>].env (mode 0400).
+    /// Upload each role's env file to .kamal/env/roles/<service>-<role>[-<dest>].env, and each
+    /// accessory's to .kamal/env/accessories/<service>-<accessory>.env on its hosts (mode 0400).
     ///
     /// Clear values come from the config; secret values from the environment, else .env.<destination>,
     /// else .env. Secret values are never printed.
     Push,
-    /// Remove each role's env file, and Traefik's (when traefik.env is set), from the hosts.
+    /// Remove the env files of every role, accessory and Traefik (when traefik.env is set) from the hosts.
     Delete,
 }
 
-/// The options of `app logs` and `traefik logs`, as Kamal's.
+/// The options of `app logs`, `traefik logs` and `accessory logs`, as Kamal's.
 #[derive(Args, Debug, Clone)]
 pub struct LogArgs {
     /// Lines since a timestamp (2013-01-02T13:23:37Z) or relative (42m).
@@ -394,7 +424,7 @@ pub struct LogArgs {
     /// Only lines matching this pattern (grep).
     #[arg(short = 'g', long)]
     pub grep: Option<String>,
-    /// Follow the log on the primary host until Ctrl-C.
+    /// Follow the log on the primary host (an accessory's first host) until Ctrl-C.
     #[arg(short = 'f', long)]
     pub follow: bool,
 }
@@ -439,6 +469,91 @@ pub enum TraefikCmd {
     /// Remove the Traefik image.
     #[command(name = "remove_image", hide = true)]
     RemoveImage,
+}
+
+/// NAME: an accessory of the config, or `all`.
+#[derive(Subcommand, Debug)]
+pub enum AccessoryCmd {
+    /// Boot an accessory on its hosts (NAME=all: every accessory), under the deploy lock.
+    ///
+    /// Creates its data directories ($PWD/<service>-<name>/<dir>), uploads its files (a file whose name
+    /// ends in erb is evaluated as ERB first, with the accessory's clear env set) to
+    /// <service>-<name>/<path>, logs in to the registry, then starts the container <service>-<name>.
+    /// File contents and the password go on standard input. Run `baton env push` first.
+    Boot {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Stop the accessory, remove its container, boot it again (with its files).
+    Reboot {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Start the existing accessory container.
+    Start {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Stop the accessory container.
+    Stop {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Stop, then start the accessory container.
+    Restart {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Show the accessory's container (docker ps) on each of its hosts.
+    Details {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Run a command in a new container of the accessory's image, or in the running one (--reuse).
+    ///
+    /// Without -i, on every host of the accessory, output shown per host; with -i, interactively on its
+    /// first host over `ssh -t`. CMD is interpreted by the host's shell, as in Kamal.
+    Exec {
+        /// Interactive, over `ssh -t` on the accessory's first host.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Run in the running container instead of a new one.
+        #[arg(long)]
+        reuse: bool,
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The command line to run.
+        #[arg(value_name = "CMD")]
+        cmd: String,
+    },
+    /// Show log lines of the accessory on each of its hosts.
+    Logs {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Remove the accessory's container, image, service directory (files and data) and env file.
+    ///
+    /// Asks first, for each accessory (type y), unless -y is given. Kamal leaves the env file; baton
+    /// removes it (it holds the accessory's secrets).
+    Remove {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Proceed without the question.
+        #[arg(short = 'y', long = "confirmed")]
+        confirmed: bool,
+    },
+    /// Upload the accessory's files to its hosts (part of boot).
+    Upload {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Create the accessory's data directories on its hosts (part of boot).
+    Directories {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -23,7 +23,8 @@ pub fn ssh_options(cfg: &Config) -> SshOptions {
     SshOptions {
         user: cfg.ssh.user.clone(),
         port: cfg.ssh.port,
-        endpoints: cfg.all_hosts().into_iter().map(|h| (h.clone(), cfg.ssh_endpoint(&h))).collect(),
+        // Every host of the app and of the accessories (`host:port` included).
+        endpoints: cfg.host_specs.keys().map(|h| (h.clone(), cfg.ssh_endpoint(h))).collect(),
         proxy: cfg.ssh.proxy.clone(),
         keys: cfg.ssh.keys.iter().map(|k| expand_home(k)).collect(),
         config_file: cfg.ssh.config.as_deref().map(expand_home),

@@ -12,16 +12,19 @@ use baton_core::journal::Command;
 use baton_core::plan::Plan;
 
 /// Which of the three.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Which {
     Deploy,
     Redeploy,
     Rollback,
+    /// `setup`: its phases before the deploy (hosts checked, accessories booted).
+    Setup(Vec<baton_core::batch::Phase>),
 }
 
 impl Which {
-    fn name(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
+            Which::Setup(_) => "setup",
             Which::Deploy => "deploy",
             Which::Redeploy => "redeploy",
             Which::Rollback => "rollback",
@@ -34,10 +37,10 @@ pub fn run(g: &Global, plan: Plan, which: Which, skip_push: bool) -> Result<i32,
     let hooks = build_cmd::hooks(&plan, g.skip_hooks);
     // Only `deploy` logs in; the others never read the password.
     let credentials = match which {
-        Which::Deploy => build_cmd::credentials(&plan.config, g.destination.as_deref())?,
+        Which::Deploy | Which::Setup(_) => build_cmd::credentials(&plan.config, g.destination.as_deref())?,
         _ => flow::Credentials { username: String::new(), password: String::new() },
     };
-    if which != Which::Rollback && !skip_push {
+    if !matches!(which, Which::Rollback) && !skip_push {
         // Before any thread starts: the build's arguments go to its environment.
         build_cmd::check_build_files(&plan.config)?;
         build_cmd::export_build_env(&plan.config, g.destination.as_deref())?;
@@ -45,7 +48,7 @@ pub fn run(g: &Global, plan: Plan, which: Which, skip_push: bool) -> Result<i32,
     }
     let seed = load::random_u64();
     let command = match which {
-        Which::Deploy => Command::Deploy,
+        Which::Deploy | Which::Setup(_) => Command::Deploy,
         Which::Redeploy => Command::Redeploy,
         Which::Rollback => Command::Rollback,
     };
@@ -54,24 +57,26 @@ pub fn run(g: &Global, plan: Plan, which: Which, skip_push: bool) -> Result<i32,
         seed,
         skip_push,
         hooks: Some(&hooks),
-        registry_username: (which == Which::Deploy).then_some(credentials.username.as_str()),
+        registry_username: matches!(which, Which::Deploy).then_some(credentials.username.as_str()),
     };
-    let header = (!g.dry_run).then(|| crate::journal::header(g, &plan, &run));
+    // `baton replay` rebuilds deploys, not setups: a setup writes no journal.
+    let header = (!g.dry_run && !matches!(which, Which::Setup(_))).then(|| crate::journal::header(g, &plan, &run));
     let f = Flow { hooks, seed, skip_push, credentials };
-    let machine = match which {
+    let name = which.name();
+    let machine = match &which {
+        Which::Setup(before) => flow::setup(&plan, &f, before.clone()),
         Which::Deploy => flow::deploy(&plan, &f),
         Which::Redeploy => flow::redeploy(&plan, &f),
         Which::Rollback => flow::rollback(&plan, &f),
     };
-    let name = which.name();
     if g.dry_run {
         // A rollback goes back to stopped containers of its version.
-        let stopped = (which == Which::Rollback).then(|| plan.version.clone());
+        let stopped = matches!(which, Which::Rollback).then(|| plan.version.clone());
         let scenario = baton_core::sim::Scenario { seed, stopped, ..Default::default() };
         let sim = baton_core::sim::simulate_machine(&plan, &scenario, machine);
         let header = format!(
             "# {name} --dry-run: the commands that change the hosts and this machine (`local`), for hosts running no version yet{}\n# (status reads are left out, --verbose shows them; the registry password goes to standard input and is not shown)\n",
-            if which == Which::Rollback { " and a stopped container of it on each" } else { "" }
+            if matches!(which, Which::Rollback) { " and a stopped container of it on each" } else { "" }
         );
         return Ok(boot_cmd::print_dry_run(&sim, &header, name, g.verbose));
     }

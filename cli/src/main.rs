@@ -1,6 +1,7 @@
 //! baton: zero-downtime deploys of containerised apps over SSH, reading
 //! Kamal 1's `config/deploy.yml`.
 
+mod accessory_cmd;
 mod app_cmd;
 mod args;
 mod batch_cmd;
@@ -145,6 +146,10 @@ fn run(cli: Cli) -> Result<i32, UsageError> {
             Ok(boot_cmd::run(plan, &args))
         }
         Cmd::App { command } => app(&cli.global, command),
+        Cmd::Accessory { command } => accessory_cmd::accessory(&cli.global, command),
+        Cmd::Setup { skip_push } => accessory_cmd::setup(&cli.global, *skip_push),
+        Cmd::Details => accessory_cmd::details(&cli.global),
+        Cmd::Remove { confirmed } => accessory_cmd::remove(&cli.global, *confirmed),
         Cmd::Deploy { skip_push } => {
             let plan = build_plan(&cli.global, "Automatic deploy lock", true)?;
             deploy_cmd::run(&cli.global, plan, deploy_cmd::Which::Deploy, *skip_push)
@@ -399,6 +404,8 @@ fn env_push(g: &Global) -> Result<i32, UsageError> {
     let secrets = load::secrets(g.destination.as_deref())?;
     let push = baton_core::ops::env_push(&plan, &secrets).map_err(|e| UsageError(vec![e]))?;
     let mut work = vec![push];
+    // Each accessory's env file, on its hosts (as Kamal 1.0's env push).
+    work.extend(baton_core::accessory::env_push_phase(&plan, &secrets).map_err(|e| UsageError(vec![e]))?);
     // Traefik's env file, on the Traefik hosts, when traefik.env is set.
     work.extend(baton_core::traefik::env_push_phase(&plan, &secrets).map_err(|e| UsageError(vec![e]))?);
     if g.dry_run {
@@ -424,18 +431,24 @@ fn env_push(g: &Global) -> Result<i32, UsageError> {
 /// The env file a step of `env push` or `env delete` writes or removes: its
 /// role's, or Traefik's (a step without a role).
 fn env_file_of(plan: &Plan, r: &baton_core::batch::StepResult) -> String {
+    use baton_core::accessory::{ENV_DELETE, ENV_PUSH};
+    let accessory = r.step.role.as_deref().and_then(|name| plan.config.accessory(name));
+    if let Some(a) = accessory.filter(|_| r.step.label == ENV_PUSH || r.step.label == ENV_DELETE) {
+        return baton_core::commands::accessory::env_file_path(&plan.config, a);
+    }
     match r.step.role.as_deref() {
         Some(role) => baton_core::commands::env_file_path(&plan.config, role),
         None => baton_core::commands::traefik::env_file_path(&plan.config),
     }
 }
 
-/// `env delete`: each role's env file, and Traefik's when traefik.env is
-/// set, removed under the lock.
+/// `env delete`: each role's and accessory's env file, and Traefik's when
+/// traefik.env is set, removed under the lock.
 fn env_delete(g: &Global) -> Result<i32, UsageError> {
     let plan = build_plan(g, "Automatic deploy lock", false)?;
     let mut work = vec![baton_core::ops::env_delete(&plan)];
     work.extend(baton_core::traefik::env_delete_phase(&plan));
+    work.extend(baton_core::accessory::env_delete_phases(&plan));
     let phases = baton_core::ops::mutating(&plan, work);
     if g.dry_run {
         return Ok(app_cmd::dry_run(&phases));

@@ -14,7 +14,7 @@ pub fn bootstrap(plan: &Plan, install: bool, dry_run: bool, verbose: bool) -> i3
     let run = batch_cmd::run(phases, boot_cmd::ssh_options(&plan.config), verbose);
     let mut problems = 0;
     let mut out = String::new();
-    for host in &plan.hosts {
+    for host in &baton_core::server::hosts(plan) {
         out.push_str(&host_header(host));
         out.push('\n');
         for f in baton_core::server::findings(host, &run.results) {

@@ -30,6 +30,7 @@
 //! This crate does no I/O: no files, processes, sockets, clock or ambient
 //! randomness. Time comes in as an argument; randomness from a caller's seed.
 
+pub mod accessory;
 pub mod batch;
 pub mod commands;
 pub mod config;
@@ -54,5 +55,6 @@ pub mod server;
 pub mod shell;
 pub mod sim;
 pub mod time;
+pub mod toplevel;
 pub mod trace;
 pub mod traefik;

@@ -96,7 +96,11 @@ pub fn mutating(plan: &Plan, work: Vec<Phase>) -> Vec<Phase> {
 pub fn machine(phases: Vec<Phase>) -> Sequence {
     let mut phases: std::collections::VecDeque<Phase> = phases.into();
     let mut parts = vec![];
-    while phases.front().is_some_and(|p| p.required) {
+    // Only the lock is a guard: a command's own required phases stay in
+    // its batch, where a failed one skips the rest of the work and the
+    // lock is still released.
+    let is_lock = |p: &Phase| p.scripts.iter().flatten().all(|s| s.kind == Kind::Lock);
+    while phases.front().is_some_and(|p| p.required && is_lock(p)) {
         parts.push(guard_part(phases.pop_front().expect("checked")));
     }
     let mut tail = vec![];
@@ -192,7 +196,7 @@ pub fn env_file_of(env: &Env, secrets: &BTreeMap<String, String>, path: &str, wh
     Ok(out)
 }
 
-fn line(out: &mut String, key: &str, value: &str) -> Result<(), String> {
+pub(crate) fn line(out: &mut String, key: &str, value: &str) -> Result<(), String> {
     if value.contains(['\n', '\r', '\0']) {
         return Err(format!(
             "env.secret: the value of {key} holds a line break or NUL, which Docker's env files cannot carry; put it on one line (e.g. base64-encode it)"
@@ -403,7 +407,12 @@ pub fn app_remove_images(plan: &Plan) -> Vec<Phase> {
 
 /// `app remove`: stop, remove the containers, remove the images.
 pub fn app_remove(plan: &Plan) -> Vec<Phase> {
-    mutating(plan, vec![stop_phase(plan), remove_containers_phase(plan), remove_images_phase(plan)])
+    mutating(plan, app_remove_phases(plan))
+}
+
+/// `app remove`'s phases, without the lock (for `remove`).
+pub fn app_remove_phases(plan: &Plan) -> Vec<Phase> {
+    vec![stop_phase(plan), remove_containers_phase(plan), remove_images_phase(plan)]
 }
 
 /// `audit`: the last 50 lines of the audit log on each host.

@@ -21,12 +21,14 @@ const RUN_DIR: &str = "run directory";
 /// root); with `install`, install Docker where `docker -v` fails and check
 /// again; create the run directory (`.kamal`), as Kamal does.
 pub fn bootstrap(plan: &Plan, install: bool) -> Vec<Phase> {
-    let per_host = |name: &'static str, f: &dyn Fn(&str) -> Vec<Step>| Phase {
+    let all = hosts(plan);
+    let on = |hosts: &[String], name: &'static str, f: &dyn Fn(&str) -> Vec<Step>| Phase {
         name,
-        scripts: plan.hosts.iter().map(|h| f(h)).collect(),
+        scripts: hosts.iter().map(|h| f(h)).collect(),
         required: false,
         finally: false,
     };
+    let per_host = |name: &'static str, f: &dyn Fn(&str) -> Vec<Step>| on(&all, name, f);
     let mut phases = vec![per_host("check", &|h| {
         let mut steps = vec![
             Step::poll(h, None, DOCKER, cmds::docker_installed()).unchecked(),
@@ -45,8 +47,23 @@ pub fn bootstrap(plan: &Plan, install: bool) -> Vec<Phase> {
             ]
         }));
     }
-    phases.push(per_host(RUN_DIR, &|h| vec![Step::run(h, None, RUN_DIR, cmds::ensure_run_directory(&plan.config))]));
+    // The run directory on the app's hosts only, as Kamal.
+    phases.push(on(&plan.hosts, RUN_DIR, &|h| {
+        vec![Step::run(h, None, RUN_DIR, cmds::ensure_run_directory(&plan.config))]
+    }));
     phases
+}
+
+/// The hosts Docker must be on: the selected hosts, then every accessory's
+/// host (Kamal's `KAMAL.hosts | KAMAL.accessory_hosts`).
+pub fn hosts(plan: &Plan) -> Vec<String> {
+    let mut hosts = plan.hosts.clone();
+    for h in plan.config.accessories.iter().flat_map(|a| &a.hosts) {
+        if !hosts.contains(h) {
+            hosts.push(h.clone());
+        }
+    }
+    hosts
 }
 
 /// What `server bootstrap` found on one host.
@@ -170,6 +187,26 @@ mod tests {
         let observation =
             Observation::Exited { id: crate::effect::EffectId(0), code, stdout: stdout.into(), stderr: String::new() };
         StepResult { phase: "x", step, observation }
+    }
+
+    #[test]
+    fn accessory_hosts_are_checked_and_get_no_run_directory() {
+        let text = "service: app\nimage: app\nservers: [h1]\nregistry:\n  username: u\n  password: [P]\naccessories:\n  db:\n    image: mysql:8\n    host: h9\n";
+        let cfg = Config::parse(Source { name: "config/deploy.yml", text }, None).unwrap();
+        let lock = LockInfo { holder: "me".into(), at_utc: "t".into(), message: "m".into() };
+        let p = Plan::new(cfg, "v1", None, None, "me", lock).unwrap();
+        assert_eq!(hosts(&p), ["h1", "h9"]);
+        let phases = bootstrap(&p, false);
+        let on = |host: &str| -> Vec<&str> {
+            phases
+                .iter()
+                .flat_map(|ph| ph.scripts.iter().flatten())
+                .filter(|s| s.host == host)
+                .map(|s| s.label)
+                .collect()
+        };
+        assert_eq!(on("h1"), [DOCKER, CURL, RUN_DIR]);
+        assert_eq!(on("h9"), [DOCKER, CURL]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! health command with the cord, cord mount and hostname pattern), so that
 //! baton can take over a fleet that Kamal deployed, and the reverse.
 
+pub mod accessory;
 pub mod build;
 pub mod healthcheck;
 mod paths;
@@ -170,10 +171,10 @@ fn env_args(cfg: &Config, role: &Role) -> Command {
     Command::new().fixed("--env-file").arg(env_file_path(cfg, &role.name))
 }
 
-/// The role's logging (the global `logging:` with the role's over it), or
-/// Kamal's default `--log-opt max-size=10m`.
-fn logging_args(role: &Role) -> Command {
-    let logging = &role.logging;
+/// A container's logging (a role's: the global `logging:` with the role's
+/// over it; an accessory's: the global one), or Kamal's default
+/// `--log-opt max-size=10m`.
+pub(crate) fn logging_args(logging: &crate::config::Logging) -> Command {
     if logging.driver.is_none() && logging.options.is_empty() {
         return Command::new().fixed("--log-opt").arg("max-size=10m");
     }
@@ -193,7 +194,12 @@ fn label_args(cfg: &Config, role: &Role) -> Command {
 }
 
 fn option_args(role: &Role) -> Command {
-    role.options.iter().fold(Command::new(), |c, (k, v)| {
+    docker_options(&role.options)
+}
+
+/// `--name value` (or `--name` alone) for each Docker option of the config.
+pub(crate) fn docker_options(options: &[(String, OptionValue)]) -> Command {
+    options.iter().fold(Command::new(), |c, (k, v)| {
         let c = c.arg(format!("--{k}"));
         match v {
             OptionValue::Flag => c,
@@ -250,7 +256,7 @@ pub fn run(cfg: &Config, role: &Role, version: &str, hostname: &str, run_id: &st
         .arg(format!("KAMAL_CONTAINER_NAME={name}"))
         .then(env_args(cfg, role))
         .then(health_args(cfg, role, run_id))
-        .then(logging_args(role))
+        .then(logging_args(&role.logging))
         .then(volume_args(cfg))
         .then(label_args(cfg, role))
         .then(option_args(role))
@@ -480,11 +486,14 @@ pub fn lock_release(cfg: &Config) -> Command {
 /// Write a role's env file from standard input with mode 0400. The file is
 /// removed first so that a user without root can replace a 0400 file.
 pub fn env_file_write(cfg: &Config, role: &str) -> Command {
-    let path = env_file_path(cfg, role);
-    let dir = run_path(cfg, "env/roles");
+    private_file_write(&run_path(cfg, "env/roles"), &env_file_path(cfg, role))
+}
+
+/// Write `path` (in `dir`) from standard input with mode 0400, replacing it.
+pub(crate) fn private_file_write(dir: &str, path: &str) -> Command {
     Command::and_all([
         Command::program("mkdir").fixed("-p").arg(dir),
-        Command::program("rm").fixed("-f").arg(&path),
+        Command::program("rm").fixed("-f").arg(path),
         Command::program("umask").arg("0277"),
         Command::program("cat").fixed(">").arg(path),
     ])

@@ -28,23 +28,20 @@ pub fn dangling_images(cfg: &Config) -> Command {
 }
 
 /// Remove the tagged images of the service that no container (running or
-/// not) of the service uses, except `<repository>:latest`:
+/// not) on the host uses, except `<repository>:latest`. Any container
+/// counts, not only the service's: an accessory may run an image of the
+/// service, and `docker rmi` of an image in use fails the prune (Kamal's
+/// `docker image prune` skips images in use):
 ///
 /// `docker image ls --filter label=service=S --filter dangling=false --format '{{.Repository}}:{{.Tag}}'
-///  | grep -v -x -F -e REPO:latest -e 'REPO:<none>' $(docker container ls --all --filter label=service=S --format '-e {{.Image}}')
+///  | grep -v -x -F -e REPO:latest -e 'REPO:<none>' $(docker container ls --all --format '-e {{.Image}}')
 ///  | xargs --no-run-if-empty docker rmi`
 ///
 /// Kamal greps with a regular expression made of the image names (whose `.`
 /// match any character); baton matches whole lines literally.
 pub fn tagged_images(cfg: &Config) -> Command {
     let repo = cfg.repository();
-    let in_use = docker()
-        .fixed("container")
-        .fixed("ls")
-        .fixed("--all")
-        .then(service_filter(cfg))
-        .fixed("--format")
-        .arg("-e {{.Image}}");
+    let in_use = docker().fixed("container").fixed("ls").fixed("--all").fixed("--format").arg("-e {{.Image}}");
     docker()
         .fixed("image")
         .fixed("ls")
@@ -116,7 +113,7 @@ mod tests {
         );
         assert_eq!(
             tagged_images(&c).render(),
-            "docker image ls --filter label=service=app --filter dangling=false --format '{{.Repository}}:{{.Tag}}' | grep -v -x -F -e r.example/acme/app:latest -e 'r.example/acme/app:<none>' $( docker container ls --all --filter label=service=app --format '-e {{.Image}}' ) | xargs --no-run-if-empty docker rmi"
+            "docker image ls --filter label=service=app --filter dangling=false --format '{{.Repository}}:{{.Tag}}' | grep -v -x -F -e r.example/acme/app:latest -e 'r.example/acme/app:<none>' $( docker container ls --all --format '-e {{.Image}}' ) | xargs --no-run-if-empty docker rmi"
         );
         assert_eq!(
             containers(&c, "web", 5).render(),

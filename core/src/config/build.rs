@@ -38,7 +38,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<Strin
     let primary_role = primary_role_name(ctx, root);
     let tag_names: Vec<String> = env_tags.iter().map(|(n, _)| n.clone()).collect();
     let rules = Rules { allow_empty: allow_empty_roles, primary: &primary_role, tags: &tag_names };
-    let Servers { mut roles, host_specs } = parse_servers(ctx, root.get("servers"), &rules);
+    let Servers { mut roles, mut host_specs } = parse_servers(ctx, root.get("servers"), &rules);
     check_primary_role(ctx, root, &roles, &primary_role);
 
     let readiness_delay_ms = opt_seconds(ctx, root, "readiness_delay").unwrap_or(7_000);
@@ -77,6 +77,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<Strin
             None => ctx.err("baton.routes", super::traefik::NO_API),
         }
     }
+    let accessories = super::accessory::parse_accessories(ctx, root.get("accessories"), &roles, &mut host_specs);
 
     for role in &mut roles {
         role.spec = resolve_role(role, &healthcheck_raw);
@@ -113,6 +114,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Mapping, destination: Option<Strin
         hooks_path,
         builder,
         traefik,
+        accessories,
         baton,
         host_specs,
         host_order,

@@ -4,6 +4,7 @@
 //! The core reads no files: the caller passes each file's name and text.
 //! Every problem names the file, the key path and the line.
 
+mod accessory;
 mod build;
 mod builder;
 mod context;
@@ -17,6 +18,7 @@ mod traefik;
 mod values;
 
 use crate::time::Millis;
+pub use accessory::{Accessory, AccessoryFile};
 pub use builder::{BuildCache, Builder, BuilderHost, BuilderKind, CacheType};
 pub use context::parse_duration;
 use context::{deep_merge, parse_yaml, type_name, Ctx};
@@ -384,6 +386,8 @@ pub struct Config {
     pub builder: Builder,
     /// `traefik:`: the Traefik container of `traefik boot`.
     pub traefik: Traefik,
+    /// `accessories:`, in file order.
+    pub accessories: Vec<Accessory>,
     pub baton: BatonSettings,
     /// Every host, as written, with the address and port SSH connects to.
     pub host_specs: BTreeMap<String, HostSpec>,
@@ -447,6 +451,11 @@ impl Config {
         } else {
             Err(ConfigError { problems: in_line_order(ctx.errors) })
         }
+    }
+
+    /// The accessory called `name`.
+    pub fn accessory(&self, name: &str) -> Option<&Accessory> {
+        self.accessories.iter().find(|a| a.name == name)
     }
 
     pub fn role(&self, name: &str) -> Option<&Role> {

@@ -139,10 +139,11 @@ fn boot_and_end(plan: &Plan, f: &Flow, command: &str, parts: &mut Vec<Part>) {
     parts.extend(hooks::part(plan, &f.hooks, "post-deploy", details(command), Some(0)));
 }
 
-/// `deploy` (with `login`) and `redeploy` (without).
-fn deploy_like(plan: &Plan, f: &Flow, command: &str, login: bool) -> Sequence {
+/// `deploy` (with `login`) and `redeploy` (without); `before` runs first
+/// under the lock (`setup`'s bootstrap and accessories).
+fn deploy_like(plan: &Plan, f: &Flow, command: &str, login: bool, before: Vec<Phase>) -> Sequence {
     let mut parts = locked_start(plan, &f.hooks, command);
-    let mut work = vec![];
+    let mut work = before;
     if login {
         work.push(registry_login(plan, &f.credentials));
     }
@@ -167,12 +168,19 @@ fn deploy_like(plan: &Plan, f: &Flow, command: &str, login: bool) -> Sequence {
 
 /// `deploy [-P]`.
 pub fn deploy(plan: &Plan, f: &Flow) -> Sequence {
-    deploy_like(plan, f, "deploy", true)
+    deploy_like(plan, f, "deploy", true, vec![])
 }
 
 /// `redeploy [-P]`: no registry login.
 pub fn redeploy(plan: &Plan, f: &Flow) -> Sequence {
-    deploy_like(plan, f, "redeploy", false)
+    deploy_like(plan, f, "redeploy", false, vec![])
+}
+
+/// `setup`: under one lock, as Kamal's: `before` (the hosts checked and
+/// every accessory booted: [`crate::toplevel::setup_phases`]), then
+/// `deploy`. The hooks are told `deploy`, as Kamal's nested deploy does.
+pub fn setup(plan: &Plan, f: &Flow, before: Vec<Phase>) -> Sequence {
+    deploy_like(plan, f, "deploy", true, before)
 }
 
 /// `rollback VERSION` (the plan's version).

@@ -136,6 +136,11 @@ pub fn logs(plan: &Plan, o: &LogOptions) -> Vec<Phase> {
 /// `traefik remove`: stop, remove the container, remove the image. A host
 /// where the container is already stopped (or gone) goes on.
 pub fn remove(plan: &Plan) -> Vec<Phase> {
+    mutating(plan, remove_phases(plan))
+}
+
+/// `traefik remove`'s phases without the lock (also part of `remove`).
+pub fn remove_phases(plan: &Plan) -> Vec<Phase> {
     let stop = per_host(plan, "traefik stop", |h| {
         vec![audit_step(plan, h, None, "Stopped traefik"), Step::run(h, None, "traefik stop", t::stop()).unchecked()]
     });
@@ -151,7 +156,7 @@ pub fn remove(plan: &Plan) -> Vec<Phase> {
             Step::run(h, None, "traefik remove_image", t::remove_image()),
         ]
     });
-    mutating(plan, vec![stop, container, image])
+    vec![stop, container, image]
 }
 
 /// The contents of Traefik's env file (`traefik.env`): secrets first, then

@@ -359,6 +359,43 @@ pub fn under_load_keeping(
     load.join().expect("load thread")
 }
 
+/// Words that change from run to run (run ids, hostname suffixes, lock
+/// details with the time and the git user) become placeholders.
+pub fn redact(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut l = line.to_string();
+        if let Some(i) = l.find("printf '%s\\n' ") {
+            let start = i + "printf '%s\\n' ".len();
+            let end = l[start..].find(' ').map_or(l.len(), |e| start + e);
+            l.replace_range(start..end, "<lock details>");
+        }
+        let mut redacted = String::new();
+        let mut word = String::new();
+        for c in l.chars().chain(std::iter::once('\n')) {
+            if c.is_ascii_alphanumeric() {
+                word.push(c);
+                continue;
+            }
+            let hex = word.len() >= 12 && word.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            let mixed = word.bytes().any(|b| b.is_ascii_digit()) && word.bytes().any(|b| b.is_ascii_alphabetic());
+            // A random 12-hex suffix may hold no letter at all (1 time in ~270).
+            if hex && (mixed || word.len() == 12) {
+                redacted.push_str(&format!("<{} hex>", word.len()));
+            } else {
+                redacted.push_str(&word);
+            }
+            word.clear();
+            if c != '\n' {
+                redacted.push(c);
+            }
+        }
+        out.push_str(&redacted);
+        out.push('\n');
+    }
+    out
+}
+
 /// The config `deploy` tests append to the fleet's (whose last section is
 /// `baton:`): a native build; on a `--traefik` fleet ([`fleet_traefik`]),
 /// `deploy` starts the Traefik stand-in (its step in Kamal's deploy) and
