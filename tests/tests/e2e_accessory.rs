@@ -2,12 +2,13 @@
 //! accessory (the fleet's test image, run as a small service) boots on its
 //! host with its files (one an ERB template), data directory and env file;
 //! `accessory remove all` takes away exactly what boot and env push made;
-//! `setup -P` (docker checks, accessories, deploy) then `remove -y` leaves
-//! no app container and no accessory on any host.
+//! `setup -P` (docker checks, accessories, deploy, which boots Traefik) on a
+//! `--traefik` fleet serves the app through the Traefik container on every
+//! host, then `remove -y` leaves no app container, Traefik or accessory.
 
 mod common;
 
-use common::{fleet, Fleet};
+use common::{fleet_traefik, wait_served, Fleet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -22,7 +23,8 @@ fn app_dir(f: &Fleet) -> PathBuf {
         "accessories:\n  store:\n    image: {}/baton-testapp:v3\n    host: {}\n    env:\n      clear:\n        GREETING: hello from erb\n        PORT: \"4000\"\n      secret:\n        - ACC_TOKEN\n    files:\n      - config/store/plain.conf:/etc/store/plain.conf\n      - config/store/greeting.txt.erb:/etc/store/greeting.txt\n    directories:\n      - data:/data\n    labels:\n      team: storage\n",
         f.registry, f.hosts[2]
     );
-    let app = f.app(&extra);
+    // deploy (and so setup) boots Traefik: the fleet's stand-in.
+    let app = f.app(&format!("{extra}{}", f.traefik_section()));
     std::fs::create_dir_all(app.dir.join("config/store")).expect("mkdir");
     std::fs::write(app.dir.join("config/store/plain.conf"), "plain = yes\n").expect("write");
     std::fs::write(
@@ -56,13 +58,18 @@ fn store_containers(f: &Fleet, host: &str) -> Vec<String> {
         .collect()
 }
 
+/// The state of the container `traefik` on `host` ("" when there is none).
+fn traefik_state(f: &Fleet, host: &str) -> String {
+    f.sh(host, "docker ps -a --filter name=^traefik$ --format '{{.State}}'").trim().to_string()
+}
+
 fn exists(f: &Fleet, host: &str, path: &str) -> bool {
     f.ssh(host, &format!("test -e {path}")).0 == 0
 }
 
 #[test]
 fn an_accessory_boots_with_its_files_directories_and_env_and_remove_all_takes_them_away() {
-    let (f, _g) = fleet();
+    let (f, _g) = fleet_traefik();
     let dir = app_dir(f);
     let h3 = &f.hosts[2];
     let image = format!("{}/baton-testapp:v3", f.registry);
@@ -124,7 +131,7 @@ fn an_accessory_boots_with_its_files_directories_and_env_and_remove_all_takes_th
 
 #[test]
 fn setup_boots_accessories_and_the_app_and_remove_y_leaves_neither() {
-    let (f, _g) = fleet();
+    let (f, _g) = fleet_traefik();
     let dir = app_dir(f);
     ok(f, &dir, &["env", "push"]);
     let out = ok(f, &dir, &["setup", "-P", "--version", "v1"]);
@@ -134,6 +141,11 @@ fn setup_boots_accessories_and_the_app_and_remove_y_leaves_neither() {
     }
     assert_eq!(store_containers(f, &f.hosts[2]), ["app-store running"]);
     assert!(!f.lock_held());
+    // Served through the Traefik container setup booted, on every host.
+    for h in &f.hosts {
+        assert_eq!(traefik_state(f, h), "running", "the traefik container on {h}");
+    }
+    wait_served(f, "v1");
 
     // Without -y, and without a yes, nothing is removed.
     let out = baton(f, &dir, &["remove"]);
@@ -145,6 +157,7 @@ fn setup_boots_accessories_and_the_app_and_remove_y_leaves_neither() {
         assert!(f.containers(h).is_empty(), "no app container on {h}: {:?}\n{removed}", f.containers(h));
         assert!(store_containers(f, h).is_empty(), "no accessory on {h}");
         assert!(!exists(f, h, "app-store"), "no accessory directory on {h}");
+        assert_eq!(traefik_state(f, h), "", "no traefik container on {h}");
     }
     assert!(!f.lock_held());
     // `remove` logged the hosts out of the registry; the other tests pull.
