@@ -101,58 +101,39 @@ pub trait Machine {
     }
 }
 
-/// A machine lent to a driver, so that its caller can read its state after
-/// the run (`plan --live`'s survey).
-impl<M: Machine + ?Sized> Machine for &mut M {
-    fn handle_observation(&mut self, obs: &Observation, now: Time) -> bool {
-        (**self).handle_observation(obs, now)
-    }
-    fn handle_timeout(&mut self, now: Time) {
-        (**self).handle_timeout(now)
-    }
-    fn handle_interrupt(&mut self, now: Time) {
-        (**self).handle_interrupt(now)
-    }
-    fn poll_effect(&mut self) -> Option<Effect> {
-        (**self).poll_effect()
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        (**self).poll_event()
-    }
-    fn poll_timeout(&self) -> Option<Wake> {
-        (**self).poll_timeout()
-    }
-    fn is_finished(&self) -> bool {
-        (**self).is_finished()
-    }
-    fn state_notes(&self) -> Vec<(String, String)> {
-        (**self).state_notes()
-    }
+/// Forward every method of [`Machine`] to the machine `$t` points at.
+macro_rules! forward_machine {
+    ($t:ty) => {
+        impl<M: Machine + ?Sized> Machine for $t {
+            fn handle_observation(&mut self, obs: &Observation, now: Time) -> bool {
+                (**self).handle_observation(obs, now)
+            }
+            fn handle_timeout(&mut self, now: Time) {
+                (**self).handle_timeout(now)
+            }
+            fn handle_interrupt(&mut self, now: Time) {
+                (**self).handle_interrupt(now)
+            }
+            fn poll_effect(&mut self) -> Option<Effect> {
+                (**self).poll_effect()
+            }
+            fn poll_event(&mut self) -> Option<Event> {
+                (**self).poll_event()
+            }
+            fn poll_timeout(&self) -> Option<Wake> {
+                (**self).poll_timeout()
+            }
+            fn is_finished(&self) -> bool {
+                (**self).is_finished()
+            }
+            fn state_notes(&self) -> Vec<(String, String)> {
+                (**self).state_notes()
+            }
+        }
+    };
 }
 
-impl<M: Machine + ?Sized> Machine for Box<M> {
-    fn handle_observation(&mut self, obs: &Observation, now: Time) -> bool {
-        (**self).handle_observation(obs, now)
-    }
-    fn handle_timeout(&mut self, now: Time) {
-        (**self).handle_timeout(now)
-    }
-    fn handle_interrupt(&mut self, now: Time) {
-        (**self).handle_interrupt(now)
-    }
-    fn poll_effect(&mut self) -> Option<Effect> {
-        (**self).poll_effect()
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        (**self).poll_event()
-    }
-    fn poll_timeout(&self) -> Option<Wake> {
-        (**self).poll_timeout()
-    }
-    fn is_finished(&self) -> bool {
-        (**self).is_finished()
-    }
-    fn state_notes(&self) -> Vec<(String, String)> {
-        (**self).state_notes()
-    }
-}
+// A machine lent to a driver, so that its caller can read its state after
+// the run (`plan --live`'s survey), and a boxed one.
+forward_machine!(&mut M);
+forward_machine!(Box<M>);

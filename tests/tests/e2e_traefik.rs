@@ -253,3 +253,53 @@ fn traefik_reboot_rolling_under_load_fails_only_requests_to_the_restarting_host(
     }
     wait_routed(f, "v1");
 }
+
+/// `traefik details`, `logs`, `stop`, `start`, `restart` and `remove`, and
+/// `server bootstrap`, on the real hosts: each does what Kamal's does.
+#[test]
+fn traefik_details_logs_stop_start_restart_remove_and_server_bootstrap_work_on_the_fleet() {
+    let (f, _g) = fleet_traefik();
+    let app = traefik_app(f, false);
+    boot_through_traefik(f, &app, "v1");
+    let boot = app.ok(&["server", "bootstrap"]);
+    for h in &f.hosts {
+        assert!(boot.contains(h.as_str()), "server bootstrap names {h}:\n{boot}");
+    }
+    assert_eq!(
+        boot.matches("docker: Docker version").count(),
+        3,
+        "server bootstrap finds Docker on every host:\n{boot}"
+    );
+    let details = app.ok(&["traefik", "details"]);
+    assert_eq!(details.matches("Traefik Host:").count(), 3, "{details}");
+    assert_eq!(details.matches("baton-traefik").count(), 3, "each host lists its traefik container:\n{details}");
+    let logs = app.ok(&["traefik", "logs", "-n", "5"]);
+    assert_eq!(logs.matches("Traefik Host:").count(), 3, "{logs}");
+    let running = |h: &str| traefik_container(f, h).2;
+    app.ok(&["traefik", "stop"]);
+    for h in &f.hosts {
+        assert!(!running(h), "traefik stopped on {h}");
+    }
+    app.ok(&["traefik", "start"]);
+    for h in &f.hosts {
+        assert!(running(h), "traefik started on {h}");
+    }
+    let before: Vec<String> = f.hosts.iter().map(|h| traefik_container(f, h).0).collect();
+    app.ok(&["traefik", "restart"]);
+    for (h, id) in f.hosts.iter().zip(&before) {
+        let (now, _, up, _) = traefik_container(f, h);
+        assert!(up && &now == id, "restart keeps the container and it runs on {h}");
+    }
+    wait_routed(f, "v1");
+    let audit = f.sh(&f.hosts[0], "cat .kamal/app-audit.log");
+    assert!(audit.contains("Stopped traefik") && audit.contains("Started traefik"), "{audit}");
+    app.ok(&["traefik", "remove"]);
+    for h in &f.hosts {
+        let (code, _, _) = f.ssh(h, "docker inspect traefik");
+        assert_ne!(code, 0, "no traefik container on {h} after remove");
+        let images = f.sh(h, "docker image ls --filter label=org.opencontainers.image.title=Traefik -q");
+        assert!(images.trim().is_empty(), "no Traefik image on {h}: {images}");
+    }
+    assert!(!f.lock_held(), "the lock is released");
+    f.reset();
+}
