@@ -76,7 +76,7 @@ pub fn drive<M: Machine>(
                 Report::Effect(t, e) => trace.effect(t, &e),
                 Report::Observation(t, o) => trace.observation(t, &o),
                 Report::Wake(t, w) => trace.wake(t, &w),
-                Report::Event(..) | Report::Interrupt(_) => return,
+                Report::Event(..) | Report::Interrupt(_) | Report::Output(..) => return,
             }
             if let Some(l) = trace.lines().last() {
                 eprintln!("{l}");

@@ -119,6 +119,13 @@ pub fn drive<M: baton_core::machine::Machine>(machine: M, plan: &Plan, args: &Bo
                 l.effect(&e);
             }
         }
+        // A running build's lines: on the live display only (plain output
+        // and --verbose show its output once it is done).
+        Report::Output(_, host, line) => {
+            if let Some(l) = live.as_mut() {
+                l.output(&host, &line);
+            }
+        }
         Report::Observation(t, o) if verbose => {
             trace.observation(t, &o);
             print_last(&trace);

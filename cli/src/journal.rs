@@ -133,6 +133,8 @@ impl Writer {
             Report::Event(t, ev) => Entry::event(*t, ev),
             Report::Wake(t, w) => Entry::wake(*t, w),
             Report::Interrupt(t) => Entry::Interrupt { at_ms: *t },
+            // Shown live only; the observation holds the whole output.
+            Report::Output(..) => return,
         };
         let mut line = entry.to_line();
         line.push('\n');

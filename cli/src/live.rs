@@ -1,7 +1,8 @@
 //! Live progress on a terminal: a line for the run's phase, one for this
 //! machine (`local`: login, build, hooks) and one per host saying where it
 //! stands (login, pull, health check, each step of its boot, prune). Each
-//! row holds one line: a command's output is folded to its last line.
+//! row holds one line: a command's output is folded to its last line, and
+//! a command on this machine (a build) shows its latest line while it runs.
 //! [`Model`] is what is shown, from the run's effects and events; [`Live`]
 //! draws it with indicatif. Without a terminal, the CLI prints plain lines
 //! instead (`boot_cmd::print_event`).
@@ -15,6 +16,9 @@ pub struct Model {
     pub phase: String,
     /// (who, where it stands): `local` first, then the hosts in order.
     pub rows: Vec<(String, String)>,
+    /// Per row (same order), what its running command does, for the lines
+    /// of output it streams (a build's, a hook's).
+    doing: Vec<String>,
 }
 
 /// A phase name for the commands that start one (None: not a phase of its own).
@@ -47,12 +51,18 @@ impl Model {
     pub fn new(hosts: &[String]) -> Model {
         let mut rows = vec![("local".to_string(), String::new())];
         rows.extend(hosts.iter().map(|h| (h.clone(), "waiting".to_string())));
-        Model { phase: "starting".into(), rows }
+        let doing = vec![String::new(); rows.len()];
+        Model { phase: "starting".into(), rows, doing }
+    }
+
+    fn index(&self, host: &str) -> Option<usize> {
+        let who = if host == LOCAL { "local" } else { host };
+        self.rows.iter().position(|(w, _)| w == who)
     }
 
     fn row(&mut self, host: &str) -> Option<&mut String> {
-        let who = if host == LOCAL { "local" } else { host };
-        self.rows.iter_mut().find(|(w, _)| w == who).map(|(_, s)| s)
+        let i = self.index(host)?;
+        Some(&mut self.rows[i].1)
     }
 
     /// A command was issued: its host's row (and the phase) says what it does.
@@ -62,8 +72,19 @@ impl Model {
         if c.host != LOCAL || !matches!(c.action, Action::LockAcquire { .. } | Action::LockRelease) {
             self.phase = what.clone();
         }
-        if let Some(row) = self.row(&c.host) {
-            *row = format!("{what}…");
+        if let Some(i) = self.index(&c.host) {
+            self.rows[i].1 = format!("{what}…");
+            self.doing[i] = what;
+        }
+    }
+
+    /// A line of output of a command still running (a build): its row shows
+    /// what the command does and that line.
+    pub fn output(&mut self, host: &str, line: &str) {
+        let Some(i) = self.index(host) else { return };
+        let line = fold(line, 80);
+        if !line.is_empty() {
+            self.rows[i].1 = format!("{}… {line}", self.doing[i]);
         }
     }
 
@@ -157,6 +178,12 @@ impl Live {
         self.draw();
     }
 
+    /// A line of a running local command's output (a build's).
+    pub fn output(&mut self, host: &str, line: &str) {
+        self.model.output(host, line);
+        self.draw();
+    }
+
     /// An event: into the model; warnings and the lock's fate are printed
     /// above the rows (with `print`), as lines that stay.
     pub fn event(&mut self, ev: &Event, print: impl FnOnce()) {
@@ -212,7 +239,12 @@ mod tests {
         m.effect(&effect(LOCAL, Action::BuildPush { version: "v2".into() }));
         assert_eq!(m.phase, "building and pushing v2");
         assert_eq!(m.lines()[1], "local  building and pushing v2…");
-        // The build's output is folded to its last line.
+        // While the build runs, its row shows its latest line.
+        m.output(LOCAL, "#5 [2/3] RUN make");
+        assert_eq!(m.lines()[1], "local  building and pushing v2… #5 [2/3] RUN make");
+        m.output(LOCAL, "#6 pushing layers");
+        assert_eq!(m.lines()[1], "local  building and pushing v2… #6 pushing layers");
+        // Once done, the build's output is folded to its last line.
         m.event(&done(
             LOCAL,
             "build push",

@@ -32,6 +32,18 @@ pub enum Report {
     /// The first SIGINT or SIGTERM: the machine is told to stop
     /// ([`Machine::handle_interrupt`]) at this time.
     Interrupt(Time),
+    /// A line of output of a command still running on this machine (a
+    /// build, a hook), for display only: the machine never sees it (its
+    /// observation holds the whole output), and journals leave it out.
+    /// (when, which host: [`baton_core::effect::LOCAL`], the line)
+    Output(Time, String, String),
+}
+
+/// What an effect's task sends back: lines of output while it runs, then
+/// its observation. One channel, so every line comes before its observation.
+enum Done {
+    Line(String, String),
+    Observed(Observation),
 }
 
 /// A second interrupt: baton stopped at once. Per host, what may be left.
@@ -58,7 +70,7 @@ pub async fn run<M: Machine>(
     let mut interrupts = 0;
     let start = Instant::now();
     let now = move || start.elapsed().as_millis() as Time;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Observation>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
     let mut outcome = None;
     loop {
         // The same order as the core's driver: events, then effects.
@@ -87,8 +99,15 @@ pub async fn run<M: Machine>(
                 report(Report::Interrupt(t));
                 machine.handle_interrupt(t);
             }
-            obs = rx.recv() => {
-                let Some(obs) = obs else { continue };
+            done = rx.recv() => {
+                let obs = match done {
+                    Some(Done::Observed(obs)) => obs,
+                    Some(Done::Line(host, line)) => {
+                        report(Report::Output(now(), host, line));
+                        continue;
+                    }
+                    None => continue,
+                };
                 let t = now();
                 report(Report::Observation(t, obs.clone()));
                 machine.handle_observation(&obs, t);
@@ -104,13 +123,19 @@ pub async fn run<M: Machine>(
     }
 }
 
-/// Carry out `effect` in its own task; its observation goes to `tx`.
-fn spawn_effect(effect: Effect, conns: &Arc<Connections>, tx: &mpsc::UnboundedSender<Observation>) {
+/// Carry out `effect` in its own task; its lines of output as they come
+/// (local commands), then its observation, go to `tx`.
+fn spawn_effect(effect: Effect, conns: &Arc<Connections>, tx: &mpsc::UnboundedSender<Done>) {
     let (conns, tx) = (conns.clone(), tx.clone());
     tokio::spawn(async move {
-        let obs = conns.execute(&effect).await;
         // The receiver is gone only when the run is over.
-        let _ = tx.send(obs);
+        let lines = tx.clone();
+        let host = effect.cmd().host.clone();
+        let on_line = move |l: String| {
+            let _ = lines.send(Done::Line(host.clone(), l));
+        };
+        let obs = conns.execute_with(&effect, &on_line).await;
+        let _ = tx.send(Done::Observed(obs));
     });
 }
 

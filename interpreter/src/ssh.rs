@@ -293,11 +293,22 @@ impl Connections {
 
     /// Carry out one effect and give its observation.
     pub async fn execute(&self, effect: &Effect) -> Observation {
+        self.execute_with(effect, &|_: String| {}).await
+    }
+
+    /// [`Connections::execute`], passing each line of a local command's
+    /// output to `on_line` as it arrives (for display only; the observation
+    /// holds the whole output either way). A remote command's output comes
+    /// whole, with its observation.
+    pub async fn execute_with(&self, effect: &Effect, on_line: &(dyn Fn(String) + Sync)) -> Observation {
         let c = effect.cmd();
         let line = c.cmd.render();
         let stdin = c.stdin.as_ref().map(|s| s.0.as_slice());
-        let out =
-            if c.is_local() { crate::local::run(&line, stdin).await } else { self.run(&c.host, &line, stdin).await };
+        let out = if c.is_local() {
+            crate::local::run(&line, stdin, on_line).await
+        } else {
+            self.run(&c.host, &line, stdin).await
+        };
         match out {
             RemoteOutput::Exited { code, stdout, stderr } => Observation::Exited { id: c.id, code, stdout, stderr },
             RemoteOutput::Unreachable(error) => Observation::Unreachable { id: c.id, error },
