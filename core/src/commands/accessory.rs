@@ -117,18 +117,7 @@ pub fn info(cfg: &Config, a: &Accessory) -> Command {
 /// `docker logs <name> [--since S] [--tail N] --timestamps 2>&1 [| grep -e G]`;
 /// with `follow`, `--timestamps --tail N(10) --follow`.
 pub fn logs(cfg: &Config, a: &Accessory, o: &LogOptions) -> Command {
-    let mut c = docker().fixed("logs").arg(service_name(cfg, a));
-    if o.follow {
-        c = c.fixed("--timestamps").fixed("--tail").arg(o.lines.unwrap_or(10).to_string()).fixed("--follow");
-    } else {
-        c = c.opt("--since", o.since.as_deref()).opt("--tail", o.lines.map(|n| n.to_string())).fixed("--timestamps");
-    }
-    c = c.fixed("2>&1");
-    if let Some(g) = &o.grep {
-        // -e keeps a pattern that starts with '-' a pattern.
-        c = c.fixed("|").then(Command::program("grep").fixed("-e").arg(g));
-    }
-    c
+    super::named_logs(&service_name(cfg, a), o)
 }
 
 /// `docker exec [-it] <name> CMD`

@@ -419,17 +419,34 @@ pub fn logs(cfg: &Config, role: &str, o: &LogOptions) -> Command {
     } else {
         logs = logs.opt("--since", o.since.as_deref()).opt("--tail", o.lines.map(|n| n.to_string()));
     }
-    let mut c = current_running_container_id(cfg, role)
+    let c = current_running_container_id(cfg, role)
         .fixed("|")
         .fixed("xargs")
         .fixed("--no-run-if-empty")
         .then(logs)
         .fixed("2>&1");
-    if let Some(g) = &o.grep {
-        // -e keeps a pattern that starts with '-' a pattern.
-        c = c.fixed("|").then(Command::program("grep").fixed("-e").arg(g));
+    with_grep(c, o)
+}
+
+/// `docker logs NAME [--since S] [--tail N] --timestamps 2>&1 [| grep -e G]`;
+/// with `follow`, `--timestamps --tail N (10) --follow`, as Kamal's
+/// `follow_logs` (`traefik logs`, `accessory logs`).
+pub(crate) fn named_logs(name: &str, o: &LogOptions) -> Command {
+    let c = docker().fixed("logs").arg(name);
+    let c = if o.follow {
+        c.fixed("--timestamps").fixed("--tail").arg(o.lines.unwrap_or(10).to_string()).fixed("--follow")
+    } else {
+        c.opt("--since", o.since.as_deref()).opt("--tail", o.lines.map(|n| n.to_string())).fixed("--timestamps")
+    };
+    with_grep(c.fixed("2>&1"), o)
+}
+
+/// `C [| grep -e G]`: -e keeps a pattern that starts with '-' a pattern.
+fn with_grep(c: Command, o: &LogOptions) -> Command {
+    match &o.grep {
+        Some(g) => c.fixed("|").then(Command::program("grep").fixed("-e").arg(g)),
+        None => c,
     }
-    c
 }
 
 /// `app remove_container VERSION`

@@ -115,17 +115,7 @@ pub fn healthy_app_roles(cfg: &Config) -> Command {
 /// `docker logs traefik [--since S] [--tail N] --timestamps 2>&1 [| grep -e G]`;
 /// with `follow`, `--timestamps --tail 10 --follow`, as Kamal's `follow_logs`.
 pub fn logs(o: &LogOptions) -> Command {
-    let mut c = docker().fixed("logs").arg(TRAEFIK_CONTAINER);
-    if o.follow {
-        c = c.fixed("--timestamps").fixed("--tail").arg(o.lines.unwrap_or(10).to_string()).fixed("--follow");
-    } else {
-        c = c.opt("--since", o.since.as_deref()).opt("--tail", o.lines.map(|n| n.to_string())).fixed("--timestamps");
-    }
-    c = c.fixed("2>&1");
-    if let Some(g) = &o.grep {
-        c = c.fixed("|").then(Command::program("grep").fixed("-e").arg(g));
-    }
-    c
+    super::named_logs(TRAEFIK_CONTAINER, o)
 }
 
 /// `docker container prune --force --filter label=org.opencontainers.image.title=Traefik`
