@@ -21,9 +21,35 @@ fn under_load(f: &Fleet, during: impl FnOnce()) -> LoadReport {
 fn summary(r: &LoadReport) -> String {
     let c = &r.counts;
     format!(
-        "{} requests ({} keep-alive, {} new connections): {} ok, {} non-2xx, {} connect errors, {} timeouts, {} bad bodies; bodies {:?}",
-        c.total, r.keepalive_requests, r.new_connection_requests, c.ok, c.non_2xx, c.connect_errors, c.timeouts, c.bad_body, c.bodies
+        "{} requests ({} keep-alive, {} new connections): {} ok, {} non-2xx, {} connect errors, {} timeouts, {} bad bodies; bodies {:?}; latency p99 {} ms, max {} ms; start lag max {} ms",
+        c.total, r.keepalive_requests, r.new_connection_requests, c.ok, c.non_2xx, c.connect_errors, c.timeouts, c.bad_body, c.bodies,
+        r.latency_p99.as_millis(), r.latency_max.as_millis(), r.max_start_lag.as_millis()
     )
+}
+
+/// Where host `i` of the fleet logs its proxy (scripts/fleet's state).
+fn proxy_log(i: usize) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/var/lib/baton-fleet/h{}/proxy.log", i + 1))
+}
+
+/// The length of every host's proxy log now.
+fn proxy_log_marks(f: &Fleet) -> Vec<u64> {
+    (0..f.hosts.len()).map(|i| std::fs::metadata(proxy_log(i)).map_or(0, |m| m.len())).collect()
+}
+
+/// What the proxies logged since `marks` about slow or failed requests: the
+/// fleet-proxy logs a forward slower than 500 ms with its phases, and every
+/// 50x with its cause.
+fn proxy_trouble_since(f: &Fleet, marks: &[u64]) -> String {
+    let mut out = String::new();
+    for (i, h) in f.hosts.iter().enumerate() {
+        let text = std::fs::read(proxy_log(i)).unwrap_or_default();
+        let new = String::from_utf8_lossy(text.get(marks[i] as usize..).unwrap_or_default()).to_string();
+        for line in new.lines().filter(|l| l.contains("slow ") || l.contains(" 50")) {
+            out.push_str(&format!("{h}: {line}\n"));
+        }
+    }
+    out
 }
 
 #[test]
@@ -39,15 +65,18 @@ fn ten_handovers_under_load_lose_no_request() {
         let next = if version == "v1" { "v2" } else { "v1" };
         let started = Instant::now();
         let mut boot_time = Duration::ZERO;
+        let marks = proxy_log_marks(f);
         let report = under_load(f, || {
             app.ok(&["app", "boot", "--version", next]);
             boot_time = started.elapsed() - Duration::from_secs(1);
         });
         println!("handover {round} ({version} -> {next}) in {:.1}s: {}", boot_time.as_secs_f64(), summary(&report));
+        let trouble = proxy_trouble_since(f, &marks);
+        print!("{trouble}");
         assert_eq!(
             report.counts.failures(),
             0,
-            "handover {round}: {}\nfirst failures: {:?}",
+            "handover {round}: {}\nfirst failures: {:?}\nthe proxies logged:\n{trouble}",
             summary(&report),
             report.failures
         );

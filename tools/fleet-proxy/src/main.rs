@@ -29,7 +29,7 @@
 //!   ``PathPrefix(`p`)`` with a matching `p`, the one with the longest rule
 //!   (Traefik's default priority), ties by name. Servers are taken
 //!   round-robin. Requests are forwarded with a new upstream connection each
-//!   (HTTP/1.0, `Connection: close`; the test app's busybox httpd closes
+//!   (HTTP/1.0, `Connection: close`; the test app's server closes
 //!   connections anyway); clients may use HTTP/1.1 keep-alive.
 //! * **No retries.** A failed upstream is a failed request: 502 when
 //!   connecting fails or the answer is not HTTP, 504 when it times out (as

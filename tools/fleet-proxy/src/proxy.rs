@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -98,12 +98,17 @@ fn error_response(code: u16, keep_alive: bool, head: bool) -> Vec<u8> {
     simple_response(code, "text/plain; charset=utf-8", format!("{}\n", reason(code)).as_bytes(), keep_alive, head)
 }
 
-fn serve_conn(sh: &Shared, stream: TcpStream, api_only: bool) {
+/// A connection whose first answer is written this long after its accept is
+/// logged (the upstream's own share is logged by `forward`).
+const SLOW_FIRST: Duration = Duration::from_millis(500);
+
+fn serve_conn(sh: &Shared, stream: TcpStream, api_only: bool, accepted: Instant) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
     let peer = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut r = BufReader::new(&stream);
+    let mut first = true;
     loop {
         let req = match read_request(&mut r) {
             Ok(req) => req,
@@ -163,6 +168,12 @@ fn serve_conn(sh: &Shared, stream: TcpStream, api_only: bool) {
         };
         let written = (&stream).write_all(&resp);
         sh.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if std::mem::take(&mut first) && accepted.elapsed() >= SLOW_FIRST {
+            logf!(
+                "slow connection from {peer}: first answer written {} ms after the accept",
+                accepted.elapsed().as_millis()
+            );
+        }
         if written.is_err() || !keep_alive {
             return;
         }
@@ -175,6 +186,7 @@ fn serve_conn(sh: &Shared, stream: TcpStream, api_only: bool) {
 pub fn serve(sh: &'static Shared, listener: TcpListener, api_only: bool) {
     let mut refused = 0u64;
     for conn in listener.incoming() {
+        let accepted = Instant::now();
         let stream = match conn {
             Ok(s) => s,
             Err(_) if sh.draining.load(Ordering::SeqCst) => return,
@@ -194,7 +206,7 @@ pub fn serve(sh: &'static Shared, listener: TcpListener, api_only: bool) {
             continue;
         }
         let spawned = thread::Builder::new().stack_size(256 * 1024).spawn(move || {
-            serve_conn(sh, stream, api_only);
+            serve_conn(sh, stream, api_only, accepted);
             sh.conns.fetch_sub(1, Ordering::SeqCst);
         });
         if let Err(e) = spawned {

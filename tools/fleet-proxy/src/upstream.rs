@@ -22,6 +22,10 @@ fn hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str())
 }
 
+/// A forward slower than this is logged with its phases, so that a client's
+/// timeout can be traced to the connect or the answer.
+const SLOW: Duration = Duration::from_millis(500);
+
 /// One request to one upstream server, on a new connection (HTTP/1.0,
 /// `Connection: close`), connect and answer within `timeout`.
 /// Err((status, why)).
@@ -33,8 +37,10 @@ pub fn forward(
 ) -> Result<Response, (u16, String)> {
     let Some(addr) = server.addr else { return Err((502, format!("scheme of {} not supported", server.url))) };
     let fail = |e: baton_http::Error| (if e.is_timeout() { 504 } else { 502 }, e.message);
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let mut up = Connection::tcp(addr, timeout).map_err(fail)?;
+    let connected = started.elapsed();
     up.set_deadline(Some(deadline));
     let mut out = Request::new(&req.method, &req.target).http10();
     let mut xff = None;
@@ -56,7 +62,21 @@ pub fn forward(
     }
     out = out.with_header("Connection", "close");
     out.body = req.body.clone();
-    up.exchange(&out, MAX_BODY_BYTES).map_err(fail)
+    let answer = up.exchange(&out, MAX_BODY_BYTES).map_err(fail);
+    let total = started.elapsed();
+    if total >= SLOW {
+        logf!(
+            "slow upstream: {} {} from {client} -> {} ({}): connect {} ms, answer {} ms{}",
+            req.method,
+            req.target,
+            server.url,
+            server.container,
+            connected.as_millis(),
+            (total - connected).as_millis(),
+            if answer.is_err() { ", failed" } else { "" }
+        );
+    }
+    answer
 }
 
 /// The client's answer from the upstream's: its status and headers but the
