@@ -27,6 +27,7 @@ fn container(role: &str, version: &str, exited_at: Option<u64>) -> Container {
         proxied: false,
         profile: Profile::default(),
         preexisting: true,
+        as_read: None,
     }
 }
 

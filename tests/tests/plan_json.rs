@@ -160,3 +160,58 @@ const CALIBRATION_JOURNAL: &str = r#"{"type":"header","journal":"baton-journal/1
 {"type":"effect","at_ms":1000,"id":1,"kind":"run","host":"h1","role":"web","step":"run","cmd":"docker run --detach --name app-web-v2 app:v2","stdin":false}
 {"type":"observation","at_ms":1700,"id":1,"status":"exited","code":0,"stdout":"abc","stderr":""}
 "#;
+
+/// `plan --live` read a routing table that differs from the containers (h1
+/// does not route to its container yet, h2 still routes to a stale target):
+/// the document, built in-process from a survey of a simulated fleet, says
+/// so and matches the schema (the containers' addresses, `live` warnings).
+#[test]
+fn a_live_plan_from_a_routing_table_that_differs_matches_the_schema() {
+    use baton_core::sim::{doc, fleet_for, simulate, Scenario};
+    let text = "service: app\nimage: app\nservers: [h1, h2]\nregistry:\n  username: u\n  password: [P]\nbaton:\n  routes: traefik-routes\n";
+    let cfg = baton_core::config::Config::parse(baton_core::config::Source { name: "config/deploy.yml", text }, None)
+        .expect("config");
+    let lock =
+        baton_core::plan::LockInfo { holder: "a".into(), at_utc: "2026-12-02T06:10:00Z".into(), message: "m".into() };
+    let p = baton_core::plan::Plan::new(cfg, "v2", None, None, "a", lock).expect("plan");
+    let mut fleet = fleet_for(&p, &Scenario { from: Some("v1".into()), ..Scenario::default() });
+    let mut d = baton_core::driver::Driver::new(baton_core::live::Survey::new(&p), 0, &mut fleet);
+    d.drive_bounded(&mut fleet, 10_000);
+    let mut state = d.machine.state().clone();
+    let ip = state.hosts["h1"].containers[0].ips[0].clone();
+    let table = |s: &mut baton_core::live::state::LiveState, h: &str| -> Vec<String> {
+        std::mem::take(
+            s.hosts.get_mut(h).and_then(|x| x.routes.as_mut()).expect("read").get_mut("app-web").expect("web"),
+        )
+    };
+    let h1: Vec<String> = table(&mut state, "h1").into_iter().filter(|t| *t != ip).collect();
+    let mut h2 = table(&mut state, "h2");
+    h2.push("172.30.2.99".into());
+    for (h, t) in [("h1", h1), ("h2", h2)] {
+        state.hosts.get_mut(h).and_then(|x| x.routes.as_mut()).expect("read").insert("app-web".into(), t);
+    }
+    let scenario = Scenario { live: Some(state), seed: 1, ..Scenario::default() };
+    let sim = simulate(p.clone(), &scenario);
+    let meta = doc::Meta {
+        baton_version: "0".into(),
+        now: "2026-12-02T06:10:00Z".into(),
+        fault_specs: vec![],
+        command: "app boot",
+    };
+    let json = serde_json::to_value(doc::build(&p, &scenario, &sim, &meta)).expect("serialises");
+    let errors: Vec<String> = validator().iter_errors(&json).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "the live plan does not match docs/plan.schema.json:\n{}", errors.join("\n"));
+    assert_eq!(json["assumptions"]["live"]["hosts"]["h1"]["containers"][0]["ips"][0], ip.as_str());
+    let live: Vec<(&str, &str)> = json["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter(|w| w["source"] == "live")
+        .map(|w| (w["host"].as_str().unwrap_or(""), w["message"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(live.len(), 2, "{live:?}");
+    assert!(live[0].0 == "h1" && live[0].1.contains("does not route to app-web-v1 yet"), "{live:?}");
+    assert!(live[1].0 == "h2" && live[1].1.contains("still routes app-web to 172.30.2.99"), "{live:?}");
+    assert_eq!(json["gaps"][0]["host"], "h2");
+    assert_eq!(json["gaps"][0]["kind"], "dead-target");
+}

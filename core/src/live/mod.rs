@@ -6,7 +6,8 @@
 //! trip), and then reads what the boot reads: every role's containers
 //! (names and states), each live container's status and mounts (its cord),
 //! whether the image of the version to boot is there, and the proxy's
-//! routing table where `baton.routes` is set. On the lock's host it reads
+//! routing table where `baton.routes` is set, with each live proxied
+//! container's addresses (`docker inspect`), to find it in that table. On the lock's host it reads
 //! the lock's details: present means another deploy holds it.
 //!
 //! What it found is a [`state::LiveState`]: the containers, versions and
@@ -45,6 +46,11 @@ enum Ask {
         name: String,
     },
     Mounts {
+        role: String,
+        name: String,
+    },
+    /// The container's addresses, to find it in the proxy's table.
+    Address {
         role: String,
         name: String,
     },
@@ -201,6 +207,12 @@ impl Survey {
                     }
                 }
             }
+            Ask::Address { role, name } => {
+                self.state.samples.inspect.push(took);
+                if let Some(c) = self.host(host).container(&role, &name) {
+                    c.ips = if code == 0 { docker::parse_addresses(stdout) } else { vec![] };
+                }
+            }
             Ask::Mounts { role, name } => {
                 self.state.samples.inspect.push(took);
                 let mount = self.plan.config.role(&role).and_then(|r| r.spec.cord_mount().map(str::to_string));
@@ -223,6 +235,8 @@ impl Survey {
             }
         };
         let prefix = self.plan.config.role_full_name(role);
+        let routed =
+            cmds::routes(&self.plan.config).is_some() && self.plan.config.role(role).is_some_and(|r| r.spec.proxied);
         for e in entries {
             let version = e.name.strip_prefix(&prefix).and_then(|r| r.strip_prefix('-')).unwrap_or("").to_string();
             let live = e.state.is_live();
@@ -233,13 +247,19 @@ impl Survey {
                 state: e.state.as_str().to_string(),
                 health: None,
                 cord: None,
+                ips: vec![],
             });
             if live {
                 let (r, n) = (role.to_string(), e.name.clone());
                 let ask = Ask::Status { role: r.clone(), name: n.clone() };
                 self.read(host, Some(role), ask, cmds::status(&n), Action::Status { name: n.clone() }, now);
-                let ask = Ask::Mounts { role: r, name: n.clone() };
-                self.read(host, Some(role), ask, cmds::mounts(&n), Action::Mounts { name: n }, now);
+                let ask = Ask::Mounts { role: r.clone(), name: n.clone() };
+                self.read(host, Some(role), ask, cmds::mounts(&n), Action::Mounts { name: n.clone() }, now);
+                if routed {
+                    // Where the proxy's table would name it.
+                    let ask = Ask::Address { role: r, name: n.clone() };
+                    self.read(host, Some(role), ask, cmds::addresses(&n), Action::Addresses { name: n }, now);
+                }
             }
         }
     }

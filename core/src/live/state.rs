@@ -2,7 +2,7 @@
 
 use crate::plan::Plan;
 use crate::sim::calibrate::Samples;
-use crate::sim::fleet::{self, Fault, FaultKind, Fleet, When};
+use crate::sim::fleet::{self, AsRead, Fault, FaultKind, Fleet, StaleTarget, When};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -20,6 +20,9 @@ pub struct LiveContainer {
     pub health: Option<String>,
     /// The host directory of its cord, for a live container that has one.
     pub cord: Option<String>,
+    /// Its addresses, for a live container of a proxied role when the
+    /// proxy's table is read (`baton.routes`): how the table names it.
+    pub ips: Vec<String>,
 }
 
 impl LiveContainer {
@@ -47,9 +50,82 @@ impl HostState {
         self.containers.iter_mut().find(|c| c.role == role && c.name == name)
     }
 
+    /// How the proxy's table as read differs from the live containers
+    /// (None: the table was not read).
+    pub fn table_check(&self, plan: &Plan, host: &str) -> Option<TableCheck> {
+        let table = self.routes.as_ref()?;
+        let cfg = &plan.config;
+        let mut check = TableCheck::default();
+        let all_ips: Vec<&String> = self.containers.iter().filter(|c| c.is_live()).flat_map(|c| &c.ips).collect();
+        for role in plan.roles_on(host) {
+            if !cfg.role(&role).is_some_and(|r| r.spec.proxied) {
+                continue;
+            }
+            let service = cfg.role_full_name(&role);
+            let targets = table.get(&service).map(Vec::as_slice).unwrap_or_default();
+            for c in self.live(&role) {
+                if c.ips.is_empty() {
+                    check.unmatched.push(c.name.clone());
+                } else if !c.ips.iter().any(|ip| targets.contains(ip)) {
+                    check.unrouted.push(c.name.clone());
+                }
+            }
+            for ip in targets {
+                let known = all_ips.contains(&ip) || check.stale.iter().any(|s| &s.ip == ip && s.service == service);
+                if !known {
+                    check.stale.push(StaleTarget { role: role.clone(), service: service.clone(), ip: ip.clone() });
+                }
+            }
+        }
+        Some(check)
+    }
+
     /// The live containers of `role`, newest first.
     pub fn live<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a LiveContainer> {
         self.containers.iter().filter(move |c| c.role == role && c.is_live())
+    }
+}
+
+/// How a host's routing table as read differs from its live containers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableCheck {
+    /// Live containers of proxied roles that the table does not route to
+    /// (just started, not picked up yet).
+    pub unrouted: Vec<String>,
+    /// Targets of the roles' services that no live container has (their
+    /// container stopped or is gone).
+    pub stale: Vec<StaleTarget>,
+    /// Live containers whose addresses could not be read: the table cannot
+    /// be matched to them, and the plan does not start from it.
+    pub unmatched: Vec<String>,
+}
+
+impl TableCheck {
+    /// The plan starts this host's proxy from the table.
+    pub fn usable(&self) -> bool {
+        self.unmatched.is_empty()
+    }
+
+    /// What a person should know, one message each.
+    pub fn notes(&self, host: &str) -> Vec<String> {
+        if !self.usable() {
+            return vec![format!(
+                "the addresses of {} on {host} could not be read: the plan's proxy there starts from Docker's state, not from the routing table as read",
+                self.unmatched.join(", ")
+            )];
+        }
+        let mut out: Vec<String> = self
+            .unrouted
+            .iter()
+            .map(|n| format!(
+                "the proxy on {host} does not route to {n} yet (its routing table as read has none of its addresses): the plan has the proxy pick it up at its next pickup (baton.proxy_pickup)"
+            ))
+            .collect();
+        out.extend(self.stale.iter().map(|s| format!(
+            "the proxy on {host} still routes {} to {}, which no live container has (a stopped or removed container): requests sent there fail until the proxy drops it at its next pickup (baton.proxy_pickup)",
+            s.service, s.ip
+        )));
+        out
     }
 }
 
@@ -138,7 +214,17 @@ impl LiveState {
             }
             if let Some(r) = &h.routes {
                 let n: usize = r.values().map(Vec::len).sum();
-                parts.push(format!("the proxy routes to {n} target(s)"));
+                let mut line = format!("the proxy routes to {n} target(s)");
+                if let Some(check) = h.table_check(plan, &host).filter(|c| c.usable()) {
+                    if !check.unrouted.is_empty() {
+                        line.push_str(&format!(", not yet to {}", check.unrouted.join(", ")));
+                    }
+                    if !check.stale.is_empty() {
+                        let ips: Vec<&str> = check.stale.iter().map(|s| s.ip.as_str()).collect();
+                        line.push_str(&format!(", {} of them stale ({})", ips.len(), ips.join(", ")));
+                    }
+                }
+                parts.push(line);
             }
             out.push(format!("{host}: {}", parts.join("; ")));
         }
@@ -153,10 +239,23 @@ impl LiveState {
         out
     }
 
+    /// What a person should know about the routing tables as read: per
+    /// host, how each differs from the live containers.
+    pub fn table_notes(&self, plan: &Plan) -> Vec<(String, String)> {
+        let mut out = vec![];
+        for (host, h) in self.hosts.iter().filter(|(_, h)| h.reachable) {
+            let notes = h.table_check(plan, host).map(|c| c.notes(host)).unwrap_or_default();
+            out.extend(notes.into_iter().map(|n| (host.clone(), n)));
+        }
+        out
+    }
+
     /// Put the hosts as read into a simulated fleet: live containers as
     /// running (healthy or not, as read), stopped ones as stopped, the
-    /// image where it is, the lock where it is held, and the hosts that
-    /// could not be reached as unreachable throughout.
+    /// image where it is, the lock where it is held, each proxy starting
+    /// from its routing table as read (the containers it routes to, its
+    /// stale targets), and the hosts that could not be reached as
+    /// unreachable throughout.
     pub fn seed_fleet(&self, fleet: &mut Fleet, plan: &Plan, seed: u64) {
         let cfg = &plan.config;
         for (host, h) in &self.hosts {
@@ -169,6 +268,10 @@ impl LiveState {
             }
             if h.has_image == Some(true) {
                 fleet.hosts.entry(host.clone()).or_default().images.insert(plan.version.clone());
+            }
+            let check = h.table_check(plan, host).filter(TableCheck::usable);
+            if let Some(check) = &check {
+                fleet.hosts.entry(host.clone()).or_default().table = Some(check.stale.clone());
             }
             // Oldest first, as Docker created them.
             for c in h.containers.iter().rev() {
@@ -189,6 +292,10 @@ impl LiveState {
                     proxied: r.spec.proxied,
                     profile,
                     preexisting: true,
+                    as_read: check
+                        .as_ref()
+                        .filter(|_| c.is_live())
+                        .map(|k| AsRead { ips: c.ips.clone(), routed: !k.unrouted.contains(&c.name) }),
                 };
                 if c.is_live() {
                     fleet.with_running(host, container);

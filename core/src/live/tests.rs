@@ -2,9 +2,13 @@ use super::*;
 use crate::config::{Config, Source};
 use crate::effect::Outcome;
 use crate::plan::LockInfo;
+use crate::sim::events::FleetChange;
+use crate::sim::fleet::StaleTarget;
 use crate::sim::fleet::{Fault, FaultKind, Fleet, When};
+use crate::sim::report::{Gap, GapKind};
 use crate::sim::{drive, simulate, Scenario};
 use crate::trace::Trace;
+use state::TableCheck;
 
 fn plan(version: &str) -> Plan {
     let text = "service: app\nimage: app\nservers:\n  - h1\n  - h2\n  - h3\nregistry:\n  username: u\n  password: [P]\ntraefik:\n  args:\n    api.insecure: true\nbaton:\n  routes: traefik\n";
@@ -64,6 +68,7 @@ fn the_survey_only_reads() {
                 | Action::ListContainers
                 | Action::Status { .. }
                 | Action::Mounts { .. }
+                | Action::Addresses { .. }
                 | Action::Routes
         );
         assert!(read, "not a read: {:?}", c.action);
@@ -125,4 +130,170 @@ fn the_plan_from_what_was_read_shows_each_host_as_it_is() {
     let outcomes: Vec<_> = rows.iter().map(|r| r.outcome.as_str()).collect();
     assert_eq!(outcomes, ["not started", "not started", "FAILED"], "{rows:#?}");
     assert!(rows[2].error.as_deref().is_some_and(|e| e.contains("Connection refused")), "{:?}", rows[2].error);
+}
+
+/// Every host runs v1, routed, and answers; nobody holds the lock: the
+/// survey of that.
+fn steady(p: &Plan) -> LiveState {
+    let mut fleet = crate::sim::fleet_for(p, &Scenario { from: Some("v1".into()), ..Scenario::default() });
+    let mut d = crate::driver::Driver::new(Survey::new(p), 0, &mut fleet);
+    d.drive_bounded(&mut fleet, 10_000);
+    d.machine.state().clone()
+}
+
+fn plan_from(p: &Plan, state: LiveState) -> crate::sim::Simulation {
+    simulate(p.clone(), &Scenario { live: Some(state), seed: 1, ..Scenario::default() })
+}
+
+/// h1's routing table as read, for `app-web`.
+fn h1_targets(state: &mut LiveState) -> &mut Vec<String> {
+    let routes = state.hosts.get_mut("h1").and_then(|h| h.routes.as_mut()).expect("h1's table was read");
+    routes.get_mut("app-web").expect("app-web is routed")
+}
+
+/// When the proxy starts routing to (`true`) or stops routing to `target`.
+fn proxy_changes(sim: &crate::sim::Simulation, host: &str, target: &str) -> Vec<(Time, bool)> {
+    sim.fleet_events
+        .iter()
+        .filter(|e| e.host == host && e.container == target)
+        .filter_map(|e| match e.change {
+            FleetChange::Proxy { routes } => Some((e.at_ms, routes)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn doc_of(p: &Plan, state: LiveState) -> crate::sim::doc::PlanDoc {
+    let scenario = Scenario { live: Some(state), seed: 1, ..Scenario::default() };
+    let sim = simulate(p.clone(), &scenario);
+    let meta = crate::sim::doc::Meta {
+        baton_version: "test".into(),
+        now: "2026-12-02T06:10:00Z".into(),
+        fault_specs: vec![],
+        command: "app boot",
+    };
+    crate::sim::doc::build(p, &scenario, &sim, &meta)
+}
+
+#[test]
+fn a_table_that_matches_the_containers_plans_as_without_one() {
+    let p = plan("v3");
+    let state = steady(&p);
+    for h in ["h1", "h2", "h3"] {
+        let c = &state.hosts[h].containers[0];
+        assert_eq!((c.name.as_str(), c.ips.len()), ("app-web-v1", 1), "{h}: the survey reads its address");
+        assert_eq!(state.hosts[h].table_check(&p, h), Some(TableCheck::default()), "{h}");
+    }
+    assert!(state.table_notes(&p).is_empty());
+    let with = plan_from(&p, state.clone());
+    let mut without = state;
+    for h in without.hosts.values_mut() {
+        h.routes = None;
+    }
+    let without = plan_from(&p, without);
+    assert_eq!(with.run.outcome, Some(Outcome::Succeeded));
+    assert!(with.report.clean(), "{}", with.report.summary());
+    assert_eq!(with.fleet_events, without.fleet_events);
+    assert_eq!((with.run.end, &with.report.gaps), (without.run.end, &without.report.gaps));
+    let v1 = proxy_changes(&with, "h1", "app-web-v1");
+    assert!(
+        !v1.is_empty() && v1.iter().all(|(_, routes)| !routes),
+        "v1 is routed from the start, then dropped: {v1:?}"
+    );
+}
+
+#[test]
+fn a_container_the_table_does_not_route_yet_is_picked_up_in_the_plan() {
+    let p = plan("v3");
+    let matched = steady(&p);
+    let mut state = matched.clone();
+    let ip = state.hosts["h1"].containers[0].ips[0].clone();
+    h1_targets(&mut state).retain(|t| *t != ip);
+    let check = state.hosts["h1"].table_check(&p, "h1").expect("read");
+    assert_eq!((check.unrouted.as_slice(), check.stale.as_slice()), (&["app-web-v1".to_string()][..], &[][..]));
+    let notes = state.table_notes(&p);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].0, "h1");
+    assert!(notes[0].1.starts_with("the proxy on h1 does not route to app-web-v1 yet"), "{notes:?}");
+    assert!(
+        state.lines(&p)[0].contains("the proxy routes to 0 target(s), not yet to app-web-v1"),
+        "{:?}",
+        state.lines(&p)
+    );
+
+    let sim = plan_from(&p, state.clone());
+    let m = plan_from(&p, matched);
+    // The proxy on h1 starts without v1 and picks it up at its first pickup.
+    let picked = sim.fleet.table_dropped_at("h1", sim.run.end).expect("a table as read");
+    assert!(picked >= p.config.baton.proxy_pickup_ms, "{picked}");
+    assert!(!sim.fleet.routes_json("h1", 0).contains(&ip) && m.fleet.routes_json("h1", 0).contains(&ip));
+    assert!(sim.fleet.routes_json("h1", picked).contains(&ip));
+    let late = proxy_changes(&sim, "h1", "app-web-v1");
+    assert_eq!(late.first(), Some(&(picked, true)), "{late:?}");
+    assert!(!proxy_changes(&m, "h1", "app-web-v1").iter().any(|(_, r)| *r), "matched: routed from the start");
+    // Only h1 differs; the boot still succeeds, and the plan says why h1's proxy starts empty.
+    assert_eq!(proxy_changes(&sim, "h2", "app-web-v1"), proxy_changes(&m, "h2", "app-web-v1"));
+    assert_eq!(sim.run.outcome, Some(Outcome::Succeeded));
+    let doc = doc_of(&p, state);
+    let live: Vec<_> = doc.warnings.iter().filter(|w| w.source == "live").collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!((live[0].host.as_deref(), live[0].message.as_str()), (Some("h1"), notes[0].1.as_str()));
+}
+
+#[test]
+fn a_stale_target_in_the_table_fails_requests_until_the_proxy_drops_it() {
+    let p = plan("v3");
+    let matched = steady(&p);
+    let mut state = matched.clone();
+    h1_targets(&mut state).push("172.30.1.99".into());
+    let check = state.hosts["h1"].table_check(&p, "h1").expect("read");
+    let stale = StaleTarget { role: "web".into(), service: "app-web".into(), ip: "172.30.1.99".into() };
+    assert_eq!((check.unrouted.len(), check.stale.as_slice()), (0, &[stale][..]));
+    let notes = state.table_notes(&p);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].1.starts_with("the proxy on h1 still routes app-web to 172.30.1.99, which no live container has"));
+    assert!(state.lines(&p)[0].contains("the proxy routes to 2 target(s), 1 of them stale (172.30.1.99)"));
+
+    let sim = plan_from(&p, state.clone());
+    let m = plan_from(&p, matched);
+    let dropped = sim.fleet.table_dropped_at("h1", sim.run.end).expect("a table as read");
+    assert!(sim.fleet.routes_json("h1", 0).contains("http://172.30.1.99:3000"));
+    assert!(!sim.fleet.routes_json("h1", dropped).contains("172.30.1.99"));
+    assert_eq!(proxy_changes(&sim, "h1", "the stale target 172.30.1.99"), [(dropped, false)]);
+    // Requests sent to it fail from the start until the proxy drops it;
+    // with a table that matches, no request fails.
+    let gap = Gap { host: "h1".into(), role: "web".into(), from_ms: 0, to_ms: dropped, kind: GapKind::DeadTarget };
+    assert_eq!(sim.report.gaps, [gap]);
+    assert!(m.report.gaps.is_empty() && m.report.clean());
+    assert!(!sim.report.clean());
+    assert!(sim.report.summary().contains("h1 web: 0.000s → "), "{}", sim.report.summary());
+    assert!(sim.report.summary().contains("routes to a stopped container: some requests fail"));
+    // Run for run, the boot itself is the same.
+    assert_eq!((sim.run.outcome.clone(), sim.run.end), (m.run.outcome.clone(), m.run.end));
+    let doc = doc_of(&p, state);
+    assert!(doc.warnings.iter().any(|w| w.source == "live" && w.message == notes[0].1));
+}
+
+#[test]
+fn a_new_container_never_gets_the_address_of_a_stale_target() {
+    let p = plan("v3");
+    let mut state = steady(&p);
+    // The address the simulated fleet would give h1's second container.
+    let (net, _) = state.hosts["h1"].containers[0].ips[0].rsplit_once('.').expect("an IPv4 address");
+    let next = format!("{net}.3");
+    h1_targets(&mut state).push(next.clone());
+    let sim = plan_from(&p, state);
+    let asked: Vec<EffectId> = sim
+        .run
+        .effects
+        .iter()
+        .map(|(_, e)| e.cmd())
+        .filter(|c| c.host == "h1" && c.action == Action::Addresses { name: "app-web-v3".into() })
+        .map(|c| c.id)
+        .collect();
+    assert!(!asked.is_empty(), "the boot reads the new container's address");
+    for (_, o) in sim.run.observations.iter().filter(|(_, o)| asked.contains(&o.id())) {
+        let Observation::Exited { stdout, .. } = o else { panic!("{o:?}") };
+        assert!(!stdout.contains(&next), "{stdout}");
+    }
 }

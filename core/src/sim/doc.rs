@@ -115,7 +115,8 @@ impl Assumptions {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct WarningDoc {
-    /// `config` (found reading deploy.yml) or `baton` (during the run).
+    /// `config` (found reading deploy.yml), `live` (found reading the
+    /// hosts, `--live`) or `baton` (during the run).
     pub source: &'static str,
     pub at_ms: Option<Time>,
     pub host: Option<String>,
@@ -379,6 +380,10 @@ pub fn build(plan: &Plan, scenario: &Scenario, sim: &Simulation, meta: &Meta) ->
         .iter()
         .map(|p| WarningDoc { source: "config", at_ms: None, host: None, message: p.to_string() })
         .collect();
+    // The proxies' routing tables as read, where they differ from the containers.
+    for (host, message) in scenario.live.iter().flat_map(|l| l.table_notes(plan)) {
+        warnings.push(WarningDoc { source: "live", at_ms: None, host: Some(host), message });
+    }
     for (t, ev) in &sim.run.events {
         if let Event::Warning { host, message } = ev {
             warnings.push(WarningDoc {

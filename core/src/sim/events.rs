@@ -91,6 +91,18 @@ pub fn fleet_events(fleet: &Fleet, until: Time) -> Vec<FleetEvent> {
                 }
             }
         }
+        // The targets of the table as read (`plan --live`) that no live
+        // container has: dropped once the proxy follows Docker.
+        let Some(at_ms) = fleet.table_dropped_at(name, until) else { continue };
+        for s in host.table.iter().flatten() {
+            out.push(FleetEvent {
+                at_ms,
+                host: name.clone(),
+                role: s.role.clone(),
+                container: format!("the stale target {}", s.ip),
+                change: FleetChange::Proxy { routes: false },
+            });
+        }
     }
     out.sort_by_key(|e| e.at_ms);
     out

@@ -17,15 +17,18 @@
 //! one is skipped, as Traefik's throttle skips the snapshots between two it
 //! applies. It never applies an old snapshot over a newer one. With the
 //! fault [`FaultKind::Unrouted`] it never routes to a new container (wrong
-//! labels, another network).
+//! labels, another network). On a host whose routing table `plan --live`
+//! read, it starts from that table instead, until its first pickup
+//! (`proxy.rs`).
 
 use crate::deploy::DOCKER_HEALTH_RETRIES;
 use crate::docker::{Health, State};
 use crate::driver::{Answer, Responder};
 use crate::effect::{Action, Effect, EffectId, Observation};
-use crate::rng::Rng;
 use crate::time::{Millis, Time};
 use std::collections::{BTreeMap, BTreeSet};
+
+mod proxy;
 
 pub use super::faults::{action_kind, Costs, Fault, FaultKind, Profile, When, STEP_KINDS};
 
@@ -54,6 +57,27 @@ pub struct Container {
     pub profile: Profile,
     /// Already healthy when the simulation begins (a previous deploy).
     pub preexisting: bool,
+    /// As `plan --live` read it: its addresses, and whether the proxy's
+    /// table routed to it.
+    pub as_read: Option<AsRead>,
+}
+
+/// A container's addresses as read, and whether the proxy's table as read
+/// holds one of them (under its role's service).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AsRead {
+    pub ips: Vec<String>,
+    pub routed: bool,
+}
+
+/// A target the proxy's table held when it was read that no live container
+/// has (its container stopped or is gone): requests sent to it fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaleTarget {
+    pub role: String,
+    /// The role's service in the proxy (`<service>-<role>`).
+    pub service: String,
+    pub ip: String,
 }
 
 impl Container {
@@ -84,6 +108,10 @@ pub struct Host {
     pub lock: Option<String>,
     pub images: BTreeSet<String>,
     pub down_from: Option<Time>,
+    /// `plan --live` read this host's routing table: the proxy starts from
+    /// it (its containers' [`AsRead::routed`], and these stale targets)
+    /// until it picks up Docker's state. None: it starts from Docker's state.
+    pub table: Option<Vec<StaleTarget>>,
 }
 
 impl Host {
@@ -196,77 +224,6 @@ impl Fleet {
         h.containers.push(Container { preexisting: true, ..c });
     }
 
-    fn jitter_for(&self, host: &str, name: &str, t: Time) -> Millis {
-        if self.jitter == 0 {
-            return 0;
-        }
-        let mut h = self.seed ^ t.wrapping_mul(0x9E37_79B9);
-        for b in host.bytes().chain(name.bytes()) {
-            h = h.rotate_left(5) ^ b as u64;
-        }
-        Rng::new(h).next_u64() % (self.jitter + 1)
-    }
-
-    /// When the proxy on `host` applies the snapshot of Docker's state
-    /// taken at `s`: `pickup` later, plus a jitter drawn from the seed.
-    fn applied_at(&self, host: &str, s: Time) -> Time {
-        s + self.pickup + self.jitter_for(host, "", s)
-    }
-
-    /// Every time Docker's state on `host` may change, up to `until`,
-    /// sorted: the snapshots a proxy that follows Docker can take.
-    fn snapshots(&self, host: &str, until: Time) -> Vec<Time> {
-        let h = &self.hosts[host];
-        let mut pts: BTreeSet<Time> = BTreeSet::from([0]);
-        for c in &h.containers {
-            pts.extend(h.change_points(c, until));
-        }
-        pts.into_iter().filter(|&p| p <= until).collect()
-    }
-
-    /// The snapshot the proxy on `host` routes by at `t`: the newest one it
-    /// has picked up. The proxy applies snapshots in order: one picked up
-    /// after a newer one is skipped (as Traefik's throttle skips the
-    /// snapshots between two it applies), never applied over it.
-    pub fn snapshot_at(&self, host: &str, t: Time) -> Time {
-        self.snapshots(host, t).into_iter().filter(|&s| s == 0 || self.applied_at(host, s) <= t).max().unwrap_or(0)
-    }
-
-    /// The proxy's view of `c` at `t`: Docker's state in the snapshot it
-    /// routes by.
-    pub fn proxy_routes(&self, host: &str, c: &Container, t: Time) -> bool {
-        self.hosts[host].routable(c, self.snapshot_at(host, t)) && !self.never_routed(host, c)
-    }
-
-    /// When the proxy's view of `c` changes (for the timeline and the gap
-    /// check), up to `until`.
-    pub fn proxy_changes(&self, host: &str, c: &Container, until: Time) -> Vec<(Time, bool)> {
-        let h = &self.hosts[host];
-        let mut applied: Vec<(Time, Time)> =
-            self.snapshots(host, until).into_iter().skip(1).map(|s| (self.applied_at(host, s), s)).collect();
-        applied.sort();
-        let blind = self.never_routed(host, c);
-        let (mut newest, mut prev) = (0, h.routable(c, 0) && !blind);
-        let mut out = vec![];
-        for (at, s) in applied {
-            if s <= newest {
-                continue;
-            }
-            newest = s;
-            let now = h.routable(c, s) && !blind;
-            if now != prev {
-                out.push((at, now));
-                prev = now;
-            }
-        }
-        out
-    }
-
-    /// The proxy on `host` never sees `c` ([`FaultKind::Unrouted`]).
-    fn never_routed(&self, host: &str, c: &Container) -> bool {
-        !c.preexisting && self.has_fault(host, |f| *f == FaultKind::Unrouted)
-    }
-
     fn fault_active(&mut self, host: &str, kind: &str, now: Time) -> bool {
         let down = self.hosts.get(host).and_then(|h| h.down_from).is_some_and(|d| now >= d);
         if down {
@@ -345,43 +302,9 @@ impl Fleet {
             proxied: *proxied,
             profile,
             preexisting: false,
+            as_read: None,
         });
         (0, "0123456789abcdef\n".into(), String::new(), costs.run)
-    }
-
-    /// Apply an action at `at` and give its result: (exit code, stdout, stderr, duration).
-    /// The simulated IP of container `i` on `host`.
-    fn ip(&self, host: &str, i: usize) -> String {
-        let h = self.hosts.keys().position(|k| k == host).unwrap_or(0);
-        format!("172.30.{}.{}", h % 250 + 1, i % 250 + 2)
-    }
-
-    /// The proxy's routing table on `host` at `t`, as Traefik's API prints it.
-    pub fn routes_json(&self, host: &str, t: Time) -> String {
-        let h = &self.hosts[host];
-        let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (i, c) in h.containers.iter().enumerate() {
-            if !c.proxied || !self.proxy_routes(host, c, t) {
-                continue;
-            }
-            let cut = c.name.rfind(&format!("-{}", c.version)).unwrap_or(c.name.len());
-            services.entry(c.name[..cut].to_string()).or_default().push(format!("http://{}:3000", self.ip(host, i)));
-        }
-        let list: Vec<serde_json::Value> = services
-            .into_iter()
-            .map(|(name, urls)| {
-                let status: serde_json::Map<String, serde_json::Value> =
-                    urls.iter().map(|u| (u.clone(), serde_json::Value::from("UP"))).collect();
-                serde_json::json!({
-                    "name": format!("{name}@docker"),
-                    "provider": "docker",
-                    "status": "enabled",
-                    "loadBalancer": {"servers": urls.iter().map(|u| serde_json::json!({"url": u})).collect::<Vec<_>>(), "passHostHeader": true},
-                    "serverStatus": status,
-                })
-            })
-            .collect();
-        serde_json::Value::from(list).to_string()
     }
 
     /// Apply an action at `at` and give its result: (exit code, stdout, stderr, duration).

@@ -238,6 +238,7 @@ pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet 
                     proxied: r.spec.proxied,
                     profile,
                     preexisting: true,
+                    as_read: None,
                 };
                 fleet.with_running(host, c);
             }
@@ -267,6 +268,7 @@ fn add_stopped(fleet: &mut fleet::Fleet, plan: &crate::plan::Plan, version: &str
                 proxied: r.spec.proxied,
                 profile: fleet.default_profile.clone(),
                 preexisting: true,
+                as_read: None,
             });
         }
     }

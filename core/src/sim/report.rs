@@ -53,15 +53,18 @@ pub fn gaps(fleet: &Fleet, end: Time) -> Vec<Gap> {
                     pts.insert(t);
                 }
             }
+            pts.extend(fleet.table_dropped_at(name, horizon));
             let pts: Vec<Time> = pts.into_iter().filter(|&t| t <= horizon).collect();
             let mut served = false;
             let mut open: Option<(Time, GapKind)> = None;
             for (i, &t) in pts.iter().enumerate() {
                 let routed: Vec<_> = cs.iter().filter(|c| fleet.proxy_routes(name, c, t)).collect();
                 let serving = routed.iter().filter(|c| c.serving(t)).count();
-                let state = if routed.is_empty() || serving == 0 {
+                // Stale targets (`plan --live`) never answer.
+                let targets = routed.len() + fleet.stale_routed(name, role, t);
+                let state = if targets == 0 || serving == 0 {
                     Some(GapKind::NoTarget)
-                } else if serving < routed.len() {
+                } else if serving < targets {
                     Some(GapKind::DeadTarget)
                 } else {
                     None
