@@ -277,7 +277,7 @@ pub enum Cmd {
     Envify,
     /// Replay the journal of a real run against the core, and check it makes the same decisions.
     ///
-    /// Every real `app boot`, `deploy`, `redeploy` and `rollback` writes a journal (JSON lines) to
+    /// Every real `app boot`, `deploy`, `redeploy`, `rollback` and `setup` writes a journal (JSON lines) to
     /// $BATON_JOURNAL_DIR, else $XDG_STATE_HOME/baton/journal, else ~/.local/state/baton/journal
     /// (the last baton.journal_keep, 50, are kept). replay rebuilds the run's machine from the
     /// journal's header (the config, -c, must be the same: its digest is checked), feeds it the

@@ -1,4 +1,4 @@
-//! `baton deploy`, `redeploy` and `rollback`: sequences of machines under
+//! `baton deploy`, `redeploy`, `rollback` and `setup`: sequences of machines under
 //! one lock (`baton_core::flow`), run by the same interpreter loop and
 //! printed the same way as `app boot`.
 
@@ -11,7 +11,7 @@ use baton_core::flow::{self, rollback, Flow};
 use baton_core::journal::Command;
 use baton_core::plan::Plan;
 
-/// Which of the three.
+/// Which of the four.
 #[derive(Clone, Debug)]
 pub enum Which {
     Deploy,
@@ -48,7 +48,8 @@ pub fn run(g: &Global, plan: Plan, which: Which, skip_push: bool) -> Result<i32,
     }
     let seed = load::random_u64();
     let command = match which {
-        Which::Deploy | Which::Setup(_) => Command::Deploy,
+        Which::Deploy => Command::Deploy,
+        Which::Setup(_) => Command::Setup,
         Which::Redeploy => Command::Redeploy,
         Which::Rollback => Command::Rollback,
     };
@@ -57,10 +58,11 @@ pub fn run(g: &Global, plan: Plan, which: Which, skip_push: bool) -> Result<i32,
         seed,
         skip_push,
         hooks: Some(&hooks),
-        registry_username: matches!(which, Which::Deploy).then_some(credentials.username.as_str()),
+        registry_username: matches!(which, Which::Deploy | Which::Setup(_)).then_some(credentials.username.as_str()),
     };
-    // `baton replay` rebuilds deploys, not setups: a setup writes no journal.
-    let header = (!g.dry_run && !matches!(which, Which::Setup(_))).then(|| crate::journal::header(g, &plan, &run));
+    // `baton replay` rebuilds a setup's phases before its deploy from the
+    // config (`journal::replay::setup_before`).
+    let header = (!g.dry_run).then(|| crate::journal::header(g, &plan, &run));
     let f = Flow { hooks, seed, skip_push, credentials };
     let name = which.name();
     let machine = match &which {

@@ -1,5 +1,5 @@
 //! Writing the journal of a real run (`app boot`, `deploy`, `redeploy`,
-//! `rollback`) on this machine, for `baton replay`. The lines themselves
+//! `rollback`, `setup`) on this machine, for `baton replay`. The lines themselves
 //! are the core's (`baton_core::journal`); here are the file, its place,
 //! and keeping the last `baton.journal_keep` (50).
 //!
@@ -52,7 +52,7 @@ pub struct Run<'a> {
     pub seed: u64,
     pub skip_push: bool,
     pub hooks: Option<&'a Hooks>,
-    /// `deploy` only: its registry login names the user.
+    /// `deploy` and `setup` only: their registry logins name the user.
     pub registry_username: Option<&'a str>,
 }
 

@@ -52,7 +52,8 @@ pub fn run(g: &Global, file: &Path, full: bool) -> Result<i32, UsageError> {
             h.seed
         );
     }
-    let (verdict, run) = replay::replay_run(&j, replay::machine(h, &plan));
+    let machine = replay::machine(h, &plan).map_err(|e| UsageError(vec![format!("{name}: {e}")]))?;
+    let (verdict, run) = replay::replay_run(&j, machine);
     if !g.quiet {
         say!("{}", report(&plan, &j, run, &name, full));
     }

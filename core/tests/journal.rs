@@ -40,8 +40,18 @@ fn header(command: Command, plan: &Plan, seed: u64) -> Header {
         lock: Header::lock_record(&plan.lock),
         performer: plan.performer.clone(),
         hooks: HooksRecord { dir: ".kamal/hooks".into(), present: vec!["pre-connect".into()], skip: false },
-        registry_username: (command == Command::Deploy).then(|| "deployer".to_string()),
+        registry_username: matches!(command, Command::Deploy | Command::Setup).then(|| "deployer".to_string()),
         lock_wait_ms: plan.lock_wait,
+    }
+}
+
+/// The flow of a run with `h`'s hooks and seed, logging in with [`PASSWORD`].
+fn flow_of(h: &Header) -> Flow {
+    Flow {
+        hooks: h.hooks(),
+        seed: h.seed,
+        skip_push: false,
+        credentials: Credentials { username: "deployer".into(), password: PASSWORD.into() },
     }
 }
 
@@ -64,9 +74,14 @@ fn record_on<M: Machine>(mut fleet: sim::fleet::Fleet, h: &Header, machine: M, i
 
 /// Replay `text` into the machine its header names, over the same config.
 fn replay_text(text: &str) -> Verdict {
+    replay_over(text, config())
+}
+
+/// [`replay_text`] over `cfg`.
+fn replay_over(text: &str, cfg: baton_core::config::Config) -> Verdict {
     let j = journal::parse(text).expect("the journal reads back");
-    let plan = j.header.plan(config()).expect("the header's plan");
-    replay::replay(&j, replay::machine(&j.header, &plan))
+    let plan = j.header.plan(cfg).expect("the header's plan");
+    replay::replay(&j, replay::machine(&j.header, &plan).expect("the header's machine"))
 }
 
 fn boot_journal() -> String {
@@ -117,12 +132,7 @@ fn a_simulated_boot_replays_identically() {
 fn a_simulated_deploy_with_hooks_and_an_interrupt_replays_identically() {
     let plan = support::plan(config(), "v2");
     let h = header(Command::Deploy, &plan, 11);
-    let f = Flow {
-        hooks: h.hooks(),
-        seed: 11,
-        skip_push: false,
-        credentials: Credentials { username: "deployer".into(), password: PASSWORD.into() },
-    };
+    let f = flow_of(&h);
     let text = record(&h, &plan, flow::deploy(&plan, &f), None);
     assert!(matches!(replay_text(&text), Verdict::Identical { .. }), "{}", replay_text(&text));
 
@@ -133,23 +143,30 @@ fn a_simulated_deploy_with_hooks_and_an_interrupt_replays_identically() {
     assert!(matches!(replay_text(&text), Verdict::Identical { .. }), "{}", replay_text(&text));
 }
 
+/// The answer to the first effect `pick` chooses becomes Docker's failure;
+/// the index of its line.
+fn fail_answer(ls: &mut [String], pick: impl Fn(&journal::EffectRecord) -> bool) -> usize {
+    let id = ls
+        .iter()
+        .find_map(|l| match entry(l) {
+            Entry::Effect(e) if pick(&e) => Some(e.id),
+            _ => None,
+        })
+        .expect("the effect");
+    let at = ls.iter().position(|l| matches!(entry(l), Entry::Observation(o) if o.id == id)).expect("its answer");
+    let Entry::Observation(mut o) = entry(&ls[at]) else { unreachable!() };
+    o.code = Some(125);
+    o.stderr = Some("docker: Error response from daemon: conflict".into());
+    ls[at] = Entry::Observation(o).to_line();
+    at
+}
+
 #[test]
 fn a_changed_answer_diverges_at_the_first_output_after_it() {
     let text = boot_journal();
     let mut ls = lines(&text);
     // The first `docker run` of the new version: its answer becomes a failure.
-    let run_id = ls
-        .iter()
-        .find_map(|l| match entry(l) {
-            Entry::Effect(e) if e.step == "run" => Some(e.id),
-            _ => None,
-        })
-        .expect("a docker run");
-    let at = ls.iter().position(|l| matches!(entry(l), Entry::Observation(o) if o.id == run_id)).expect("its answer");
-    let Entry::Observation(mut o) = entry(&ls[at]) else { unreachable!() };
-    o.code = Some(125);
-    o.stderr = Some("docker: Error response from daemon: conflict".into());
-    ls[at] = Entry::Observation(o).to_line();
+    let at = fail_answer(&mut ls, |e| e.step == "run");
     let (index, line) = first_output_after(&ls, at + 1);
     let Verdict::Diverged(d) = replay_text(&(ls.join("\n") + "\n")) else { panic!("a changed answer is caught") };
     assert_eq!((d.index, d.line), (Some(index), line), "{d:?}");
@@ -281,4 +298,71 @@ fn a_journal_tells_what_each_host_ran_before() {
             assert_eq!(before.get(&(host.clone(), role.clone())).map(String::as_str), Some("v1"), "{host} {role}");
         }
     }
+}
+
+/// A setup's accessories: one on an app host, one on a host of its own.
+const SETUP_CONFIG: &str = "service: app\nimage: app\nservers:\n  web: [h1, h2]\naccessories:\n  db:\n    image: mysql:8.0\n    host: h3\n    env:\n      secret: [DB_PASSWORD]\n    files:\n      - conf/my.cnf:/etc/mysql/my.cnf\n    directories:\n      - data:/var/lib/mysql\n  cache:\n    image: redis:7\n    roles: [web]\n";
+const FILE_SECRET: &str = "file-s3cret-marker";
+
+/// A simulated `setup` (its accessory file holding a secret), journaled.
+fn setup_journal() -> String {
+    use baton_core::accessory::{Contents, Login};
+    let plan = support::plan(support::config(SETUP_CONFIG), "v2");
+    let h = header(Command::Setup, &plan, 13);
+    let f = flow_of(&h);
+    let contents: Contents = [("conf/my.cnf".to_string(), FILE_SECRET.as_bytes().to_vec())].into();
+    let login = Login { username: "deployer".into(), password: PASSWORD.into() };
+    let before = baton_core::toplevel::setup_phases(&plan, &contents, &login).expect("the setup's phases");
+    record(&h, &plan, flow::setup(&plan, &f, before), None)
+}
+
+#[test]
+fn a_simulated_setup_replays_identically_without_its_secrets() {
+    let text = setup_journal();
+    assert!(text.contains(r#""command":"setup""#), "{}", lines(&text)[0]);
+    for secret in [PASSWORD, FILE_SECRET] {
+        assert!(!text.contains(secret), "{secret} is in the journal");
+    }
+    let effects: Vec<journal::EffectRecord> = lines(&text)
+        .iter()
+        .filter_map(|l| match entry(l) {
+            Entry::Effect(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    // The phases before the deploy ran, on the accessory's own host too.
+    assert!(effects.iter().any(|r| r.host == "h3" && r.cmd.contains("docker -v")), "docker checked on h3");
+    let upload = effects.iter().find(|r| r.host == "h3" && r.cmd.contains("my.cnf")).expect("the file uploaded");
+    assert!(upload.stdin, "its contents on standard input: {upload:?}");
+    assert!(effects.iter().any(|r| r.host == "h3" && r.cmd.contains("mysql:8.0")), "db booted on h3");
+    let v = replay_over(&text, support::config(SETUP_CONFIG));
+    assert!(matches!(v, Verdict::Identical { .. }), "{v}");
+}
+
+#[test]
+fn a_tampered_setup_diverges_at_the_first_differing_effect() {
+    let text = setup_journal();
+    let mut ls = lines(&text);
+    // The db's `docker run` on h3 fails: the setup releases the lock where
+    // the recorded one logged in to the registry next.
+    let at = fail_answer(&mut ls, |e| e.host == "h3" && e.cmd.contains("mysql:8.0"));
+    let cfg = || support::config(SETUP_CONFIG);
+    let Verdict::Diverged(d) = replay_over(&(ls.join("\n") + "\n"), cfg()) else {
+        panic!("a changed answer is caught")
+    };
+    assert!(d.line > at + 1, "after the changed answer: {d:?}");
+    assert_eq!(d.expected, entry(&ls[d.line - 1]).describe());
+    assert!(d.expected.contains("docker login") && d.got.contains("rm -r .kamal/lock-app"), "{d:?}");
+
+    // The docker check on h3 removed: the replay issues it there.
+    let mut ls = lines(&text);
+    let at = ls
+        .iter()
+        .position(|l| matches!(entry(l), Entry::Effect(e) if e.host == "h3" && e.cmd.contains("docker -v")))
+        .expect("the check on h3");
+    let removed = entry(&ls.remove(at));
+    let Verdict::Diverged(d) = replay_over(&(ls.join("\n") + "\n"), cfg()) else {
+        panic!("a removed effect is caught")
+    };
+    assert_eq!((d.line, d.got.as_str()), (at + 1, removed.describe().as_str()), "{d:?}");
 }

@@ -275,7 +275,7 @@ pub fn journal(data: &[u8]) {
     if j.entries.len() > 5_000 {
         return;
     }
-    if let Ok(plan) = j.header.plan(cfg) {
-        let _ = replay::replay(&j, replay::machine(&j.header, &plan)).to_string();
+    if let Some(machine) = j.header.plan(cfg).ok().and_then(|plan| replay::machine(&j.header, &plan).ok()) {
+        let _ = replay::replay(&j, machine).to_string();
     }
 }

@@ -83,7 +83,11 @@ fn baton_in(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
 }
 
 fn dry(args: &[&str]) -> String {
-    let dir = app(CONFIG);
+    dry_with(CONFIG, args)
+}
+
+fn dry_with(config: &str, args: &[&str]) -> String {
+    let dir = app(config);
     let mut all = args.to_vec();
     all.extend(["--dry-run", "--version", "v2"]);
     let (code, text) = baton_in(&dir, &all, "");
@@ -127,6 +131,15 @@ dry_snapshots! {
     dry_details: ["details"];
     dry_remove: ["remove", "-y"];
     dry_setup: ["setup"];
+}
+
+/// The db on a host that runs no role of the app: the simulated fleet has
+/// that host too, so its check, files and container are planned there.
+#[test]
+fn dry_setup_with_an_accessory_on_a_host_of_its_own() {
+    let text = dry_with(&CONFIG.replace("    host: 192.0.2.12\n", "    host: 192.0.2.13\n"), &["setup"]);
+    assert!(text.contains("Host: 192.0.2.13\n"), "the db's host has its commands:\n{text}");
+    insta::assert_snapshot!(text);
 }
 
 #[test]

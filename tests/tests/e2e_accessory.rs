@@ -4,7 +4,8 @@
 //! `accessory remove all` takes away exactly what boot and env push made;
 //! `setup -P` (docker checks, accessories, deploy, which boots Traefik) on a
 //! `--traefik` fleet serves the app through the Traefik container on every
-//! host, then `remove -y` leaves no app container, Traefik or accessory.
+//! host, and its journal replays identically (`baton replay`), then
+//! `remove -y` leaves no app container, Traefik or accessory.
 
 mod common;
 
@@ -129,13 +130,36 @@ fn an_accessory_boots_with_its_files_directories_and_env_and_remove_all_takes_th
     f.reset();
 }
 
+/// The one journal `setup` wrote in `journals`: no secret in it, and
+/// `baton replay` finds the core decides the same.
+fn setup_journal_replays(f: &Fleet, dir: &Path, journals: &Path) {
+    let files: Vec<PathBuf> =
+        std::fs::read_dir(journals).expect("the journal directory").map(|e| e.expect("entry").path()).collect();
+    assert_eq!(files.len(), 1, "one journal: {files:?}");
+    let name = files[0].to_str().expect("UTF-8 path");
+    assert!(name.ends_with("-setup-v1.jsonl"), "{name}");
+    let text = std::fs::read_to_string(&files[0]).expect("read the journal");
+    for secret in [f.registry_password.as_str(), TOKEN] {
+        assert!(!text.contains(secret), "a secret is in the journal");
+    }
+    let replayed = ok(f, dir, &["replay", name]);
+    assert!(replayed.contains(" events: identical"), "replay of {name}:\n{replayed}");
+}
+
 #[test]
 fn setup_boots_accessories_and_the_app_and_remove_y_leaves_neither() {
     let (f, _g) = fleet_traefik();
     let dir = app_dir(f);
     ok(f, &dir, &["env", "push"]);
-    let out = ok(f, &dir, &["setup", "-P", "--version", "v1"]);
-    assert!(out.contains("serves on every host"), "{out}");
+    let journals = dir.join("journals");
+    let out = common::baton_cmd(f, &dir, &["setup", "-P", "--version", "v1"])
+        .env("ACC_TOKEN", TOKEN)
+        .env("BATON_JOURNAL_DIR", &journals)
+        .output()
+        .expect("run baton");
+    let t = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && t.contains("serves on every host"), "setup:\n{t}");
+    setup_journal_replays(f, &dir, &journals);
     for h in &f.hosts {
         assert_eq!(f.running(h), ["app-web-v1"], "the app runs on {h}");
     }

@@ -41,17 +41,24 @@ fn journals(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Run `args`, which fails at the lock (the host refuses SSH); the one
+/// journal it left in `jdir`, named `…<suffix>`: its path and text.
+fn journaled_run(dir: &Path, jdir: &Path, args: &[&str], suffix: &str) -> (String, String) {
+    let out = baton(dir, jdir, args);
+    assert_eq!(out.status.code(), Some(1), "the lock cannot be taken: {}", text(&out));
+    let files = journals(jdir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = files[0].to_str().expect("UTF-8").to_string();
+    assert!(file.ends_with(suffix), "{file}");
+    let journal = std::fs::read_to_string(&file).expect("read the journal");
+    (file, journal)
+}
+
 #[test]
 fn a_real_boot_writes_a_journal_that_replays_identically_and_a_tampered_one_diverges() {
     let dir = app_dir("replay");
     let jdir = dir.join("journals");
-    let out = baton(&dir, &jdir, &["app", "boot", "--version", "v2"]);
-    assert_eq!(out.status.code(), Some(1), "the lock cannot be taken: {}", text(&out));
-    let files = journals(&jdir);
-    assert_eq!(files.len(), 1, "{files:?}");
-    let file = files[0].to_str().expect("UTF-8").to_string();
-    assert!(file.ends_with("-app-boot-v2.jsonl"), "{file}");
-    let journal = std::fs::read_to_string(&file).expect("read the journal");
+    let (file, journal) = journaled_run(&dir, &jdir, &["app", "boot", "--version", "v2"], "-app-boot-v2.jsonl");
     let first = journal.lines().next().expect("a header");
     assert!(first.starts_with(r#"{"type":"header","journal":"baton-journal/1""#), "{first}");
     assert!(journal.contains(r#""status":"not-connected""#), "the refused connection is recorded:\n{journal}");
@@ -63,24 +70,7 @@ fn a_real_boot_writes_a_journal_that_replays_identically_and_a_tampered_one_dive
     assert!(text(&out).contains(" events: identical"), "{}", text(&out));
 
     // The refused connection becomes a lock taken: the core decides otherwise.
-    let tampered_path = dir.join("tampered.jsonl");
-    let tampered: Vec<String> = journal
-        .lines()
-        .map(|l| match l.contains(r#""type":"observation""#) {
-            true => {
-                let v: serde_json::Value = serde_json::from_str(l).expect("json");
-                format!(
-                    r#"{{"type":"observation","at_ms":{},"id":{},"status":"exited","code":0,"stdout":"","stderr":""}}"#,
-                    v["at_ms"], v["id"]
-                )
-            }
-            false => l.to_string(),
-        })
-        .collect();
-    std::fs::write(&tampered_path, tampered.join("\n") + "\n").expect("write");
-    let out = baton(&dir, &jdir, &["replay", tampered_path.to_str().expect("UTF-8")]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("diverged at line") && text(&out).contains("expected: "), "{}", text(&out));
+    replay_diverges(&dir, &jdir, journal.lines().map(answered_ok));
 
     // Another config: refused, exit 2.
     std::fs::write(dir.join("config/deploy.yml"), format!("{CONFIG}# changed\n")).expect("write");
@@ -92,6 +82,69 @@ fn a_real_boot_writes_a_journal_that_replays_identically_and_a_tampered_one_dive
     let out = baton(&dir, &jdir, &["replay", "config/deploy.yml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).starts_with("error: config/deploy.yml:1: "), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `line`, an observation turned into its command exiting 0 with nothing printed.
+fn answered_ok(line: &str) -> String {
+    if !line.contains(r#""type":"observation""#) {
+        return line.to_string();
+    }
+    let v: serde_json::Value = serde_json::from_str(line).expect("json");
+    format!(
+        r#"{{"type":"observation","at_ms":{},"id":{},"status":"exited","code":0,"stdout":"","stderr":""}}"#,
+        v["at_ms"], v["id"]
+    )
+}
+
+/// Replay `lines` written as a journal: it diverges (exit 1) and says
+/// where and what; the output.
+fn replay_diverges(dir: &Path, jdir: &Path, lines: impl Iterator<Item = String>) -> String {
+    let path = dir.join("tampered.jsonl");
+    std::fs::write(&path, lines.collect::<Vec<_>>().join("\n") + "\n").expect("write");
+    let out = baton(dir, jdir, &["replay", path.to_str().expect("UTF-8")]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("diverged at line") && t.contains("expected: "), "{t}");
+    t
+}
+
+#[test]
+fn a_real_setup_writes_a_journal_without_secrets_that_replays_and_a_tampered_one_diverges() {
+    let dir = app_dir("setup");
+    let config = format!(
+        "{CONFIG}accessories:\n  db:\n    image: mysql:8.0\n    host: 127.0.0.1\n    env:\n      secret: [DB_PASSWORD]\n    files:\n      - conf/my.cnf:/etc/mysql/my.cnf\n"
+    );
+    std::fs::write(dir.join("config/deploy.yml"), config).expect("write config");
+    let secrets = ["registry-pw-marker", "db-pw-marker", "file-contents-marker"];
+    std::fs::write(dir.join(".env"), format!("P={}\nDB_PASSWORD={}\n", secrets[0], secrets[1])).expect("write .env");
+    std::fs::create_dir_all(dir.join("conf")).expect("mkdir");
+    std::fs::write(dir.join("conf/my.cnf"), secrets[2]).expect("write file");
+    let jdir = dir.join("journals");
+    let (file, journal) = journaled_run(&dir, &jdir, &["setup", "-P", "--version", "v2"], "-setup-v2.jsonl");
+    assert!(journal.lines().next().expect("a header").contains(r#""command":"setup""#), "{journal}");
+    for secret in secrets {
+        assert!(!journal.contains(secret), "{secret} in the journal:\n{journal}");
+    }
+
+    let out = baton(&dir, &jdir, &["replay", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("Replaying the setup of v2") && text(&out).contains(" events: identical"),
+        "{}",
+        text(&out)
+    );
+
+    // The lock taken: the replayed setup goes on to check Docker, which
+    // the recorded one never did.
+    let t = replay_diverges(&dir, &jdir, journal.lines().map(answered_ok));
+    assert!(t.contains("got:      effect #") && t.contains("docker -v"), "{t}");
+
+    // The lock's command removed: the replay issues it where it was.
+    let at = journal.lines().position(|l| l.contains(r#""type":"effect""#)).expect("an effect");
+    let removed = journal.lines().enumerate().filter(|(i, _)| *i != at).map(|(_, l)| l.to_string());
+    let t = replay_diverges(&dir, &jdir, removed);
+    assert!(t.contains(&format!("diverged at line {}", at + 1)) && t.contains("got:      effect #"), "{t}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -40,6 +40,9 @@ pub enum Command {
     Redeploy,
     #[serde(rename = "rollback")]
     Rollback,
+    /// `setup`: the hosts checked and the accessories booted, then a deploy.
+    #[serde(rename = "setup")]
+    Setup,
 }
 
 impl Command {
@@ -49,6 +52,7 @@ impl Command {
             Command::Deploy => "deploy",
             Command::Redeploy => "redeploy",
             Command::Rollback => "rollback",
+            Command::Setup => "setup",
         }
     }
 }
@@ -94,7 +98,8 @@ pub struct Header {
     pub performer: String,
     #[serde(default)]
     pub hooks: HooksRecord,
-    /// `deploy`'s registry login names the user on its command line.
+    /// `deploy`'s and `setup`'s registry logins name the user on their
+    /// command lines.
     #[serde(default)]
     pub registry_username: Option<String>,
     /// `--lock-wait`: how long the run would wait for a held lock (ms);

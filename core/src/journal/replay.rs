@@ -28,24 +28,37 @@ use std::fmt;
 /// The machine the header's command ran: `app boot` is a [`Deploy`]
 /// starting at 0, the others [`flow`] sequences. The registry password is
 /// not in the journal: an empty one goes to standard input instead (what
-/// is compared is only that there is some).
-pub fn machine(header: &Header, plan: &Plan) -> Box<dyn Machine> {
+/// is compared is only that there is some). A setup's accessory files are
+/// not in it either: [`setup_before`] rebuilds its phases without them.
+pub fn machine(header: &Header, plan: &Plan) -> Result<Box<dyn Machine>, String> {
     use super::Command;
+    let username = header.registry_username.clone().unwrap_or_default();
     let f = Flow {
         hooks: header.hooks(),
         seed: header.seed,
         skip_push: header.skip_push,
-        credentials: Credentials {
-            username: header.registry_username.clone().unwrap_or_default(),
-            password: String::new(),
-        },
+        credentials: Credentials { username: username.clone(), password: String::new() },
     };
-    match header.command {
+    let machine: Box<dyn Machine> = match header.command {
         Command::AppBoot => Box::new(Deploy::new(plan.clone(), header.seed, 0)),
         Command::Deploy => Box::new(flow::deploy(plan, &f)),
         Command::Redeploy => Box::new(flow::redeploy(plan, &f)),
         Command::Rollback => Box::new(flow::rollback(plan, &f)),
-    }
+        Command::Setup => Box::new(flow::setup(plan, &f, setup_before(plan, &username)?)),
+    };
+    Ok(machine)
+}
+
+/// What a recorded `setup` ran before its deploy
+/// ([`crate::toplevel::setup_phases`]), from the config alone: every
+/// accessory file's contents and the registry password went to standard
+/// input, which the journal records only as there being some, so empty
+/// ones stand in for them here.
+pub fn setup_before(plan: &Plan, registry_username: &str) -> Result<Vec<crate::batch::Phase>, String> {
+    let contents: crate::accessory::Contents =
+        plan.config.accessories.iter().flat_map(|a| &a.files).map(|f| (f.local.clone(), vec![])).collect();
+    let login = crate::accessory::Login { username: registry_username.to_string(), password: String::new() };
+    crate::toplevel::setup_phases(plan, &contents, &login)
 }
 
 /// The first place the replayed run differs from the recorded one.

@@ -182,11 +182,19 @@ pub struct Simulation {
     pub fleet_events: Vec<events::FleetEvent>,
 }
 
-/// Build the simulated fleet a scenario starts from.
+/// Build the simulated fleet a scenario starts from: the plan's hosts,
+/// the lock's, and every accessory's.
 pub fn fleet_for(plan: &crate::plan::Plan, scenario: &Scenario) -> fleet::Fleet {
     use crate::commands as cmds;
     let cfg = &plan.config;
-    let mut fleet = fleet::Fleet::new(&plan.contacted_hosts(), scenario.seed);
+    let mut hosts = plan.contacted_hosts();
+    // `setup` also checks and boots the accessories, on hosts that may run no role.
+    for h in crate::server::hosts(plan) {
+        if !hosts.contains(&h) {
+            hosts.push(h);
+        }
+    }
+    let mut fleet = fleet::Fleet::new(&hosts, scenario.seed);
     fleet.profiles = scenario.profiles.clone();
     if let Some(c) = &scenario.costs {
         fleet.costs = c.clone();
