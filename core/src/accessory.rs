@@ -106,7 +106,7 @@ pub fn upload_phase(plan: &Plan, a: &Accessory, contents: &Contents) -> Result<P
     Ok(on_hosts(a, "accessory upload", |h| {
         a.files
             .iter()
-            .map(|f| step(h, a, "upload", acc::upload(cfg, a, f)).with_stdin(contents[&f.local].clone()))
+            .map(|f| step(h, a, "upload", acc::upload(cfg, a, f)).with_file(contents[&f.local].clone()))
             .collect()
     }))
 }
@@ -302,7 +302,7 @@ pub fn env_push_phase(plan: &Plan, secrets: &BTreeMap<String, String>) -> Result
         let mut script = vec![];
         for a in accs {
             let contents = env_file(a, secrets)?;
-            script.push(step(&h, a, ENV_PUSH, acc::env_file_write(cfg, a)).with_stdin(contents.into_bytes()));
+            script.push(step(&h, a, ENV_PUSH, acc::env_file_write(cfg, a)).with_file(contents.into_bytes()));
         }
         scripts.push(script);
     }

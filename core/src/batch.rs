@@ -72,8 +72,15 @@ impl Step {
     pub fn unchecked(self) -> Step {
         Step { checked: false, ..self }
     }
+    /// A secret on standard input (a password): the journal says only
+    /// that there was one.
     pub fn with_stdin(self, bytes: Vec<u8>) -> Step {
-        Step { stdin: Some(Stdin(bytes)), ..self }
+        Step { stdin: Some(Stdin { bytes, file: false }), ..self }
+    }
+    /// A file's contents on standard input (an env file, an uploaded
+    /// file): the journal records its size, never its bytes.
+    pub fn with_file(self, bytes: Vec<u8>) -> Step {
+        Step { stdin: Some(Stdin { bytes, file: true }), ..self }
     }
     pub fn with_action(self, action: Action) -> Step {
         Step { action, ..self }

@@ -135,11 +135,17 @@ impl Cmd {
 
 /// Bytes for a command's standard input; Debug never shows them.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Stdin(pub Vec<u8>);
+pub struct Stdin {
+    pub bytes: Vec<u8>,
+    /// A file's contents (an env file, an uploaded file), whose size the
+    /// journal records. Otherwise a secret (a password, build secrets): the
+    /// journal records only that there was one.
+    pub file: bool,
+}
 
 impl fmt::Debug for Stdin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Stdin(<{} bytes>)", self.0.len())
+        write!(f, "Stdin(<{} bytes>)", self.bytes.len())
     }
 }
 

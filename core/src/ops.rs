@@ -219,7 +219,7 @@ pub fn env_push(plan: &Plan, secrets: &BTreeMap<String, String>) -> Result<Phase
             let contents = env_file(cfg, &role, host, secrets)?;
             script.push(
                 Step::run(host, Some(&role), "env push", cmds::env_file_write(cfg, &role))
-                    .with_stdin(contents.into_bytes()),
+                    .with_file(contents.into_bytes()),
             );
         }
         scripts.push(script);

@@ -151,7 +151,7 @@ fn the_registry_password_goes_to_stdin_and_never_into_a_command_line() {
         r.effects.iter().map(|(_, e)| e).filter(|e| e.cmd().action == Action::RegistryLogin).collect();
     assert_eq!(logins.len(), 3, "this machine and both hosts log in");
     for e in &logins {
-        assert_eq!(e.cmd().stdin.as_ref().map(|s| s.0.as_slice()), Some(PASSWORD.as_bytes()));
+        assert_eq!(e.cmd().stdin.as_ref().map(|s| s.bytes.as_slice()), Some(PASSWORD.as_bytes()));
         assert!(e.cmd().cmd.render().ends_with("docker login -u deployer --password-stdin"));
     }
     for (_, e) in &r.effects {

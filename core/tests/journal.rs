@@ -227,6 +227,7 @@ fn the_registry_password_never_reaches_the_journal() {
     for e in &logins {
         let Entry::Effect(r) = e else { unreachable!() };
         assert!(r.stdin && r.cmd.ends_with("docker login -u deployer --password-stdin"), "{r:?}");
+        assert_eq!(r.stdin_bytes, None, "not even a password's length: {r:?}");
     }
     // The replay has no password and still issues the same effects.
     assert!(matches!(replay_text(&text), Verdict::Identical { .. }), "{}", replay_text(&text));
@@ -334,6 +335,13 @@ fn a_simulated_setup_replays_identically_without_its_secrets() {
     assert!(effects.iter().any(|r| r.host == "h3" && r.cmd.contains("docker -v")), "docker checked on h3");
     let upload = effects.iter().find(|r| r.host == "h3" && r.cmd.contains("my.cnf")).expect("the file uploaded");
     assert!(upload.stdin, "its contents on standard input: {upload:?}");
+    assert_eq!(upload.stdin_bytes, Some(FILE_SECRET.len() as u64), "a file's size, never its bytes: {upload:?}");
+    let with_stdin: Vec<_> = effects.iter().filter(|r| r.stdin).collect();
+    for r in &with_stdin {
+        // Registry logins carry a password (no size); the rest files.
+        assert_eq!(r.stdin_bytes.is_none(), r.step == "registry", "{r:?}");
+    }
+    assert!(with_stdin.iter().any(|r| r.step == "registry"), "{with_stdin:?}");
     assert!(effects.iter().any(|r| r.host == "h3" && r.cmd.contains("mysql:8.0")), "db booted on h3");
     let v = replay_over(&text, support::config(SETUP_CONFIG));
     assert!(matches!(v, Verdict::Identical { .. }), "{v}");

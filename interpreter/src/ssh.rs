@@ -303,7 +303,7 @@ impl Connections {
     pub async fn execute_with(&self, effect: &Effect, on_line: &(dyn Fn(String) + Sync)) -> Observation {
         let c = effect.cmd();
         let line = c.cmd.render();
-        let stdin = c.stdin.as_ref().map(|s| s.0.as_slice());
+        let stdin = c.stdin.as_ref().map(|s| s.bytes.as_slice());
         let out = if c.is_local() {
             crate::local::run(&line, stdin, on_line).await
         } else {

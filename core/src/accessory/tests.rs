@@ -66,7 +66,7 @@ fn boot_makes_directories_uploads_logs_in_and_runs_with_secrets_on_stdin_only() 
     assert!(on_h3[4].starts_with("docker run --name app-db --detach"));
     let steps: Vec<&Step> = phases.iter().flat_map(|p| p.scripts.iter().flatten()).collect();
     let upload = steps.iter().find(|s| s.label == "upload").unwrap();
-    assert_eq!(upload.stdin.as_ref().unwrap().0, contents()["conf/my.cnf.erb"]);
+    assert_eq!(upload.stdin.as_ref().unwrap().bytes, contents()["conf/my.cnf.erb"]);
     assert_eq!(steps[0].kind, Kind::Lock, "under the lock");
     assert_eq!(steps.last().unwrap().kind, Kind::Unlock);
     let missing = boot(&p, &[db], &Contents::new(), &login()).unwrap_err();

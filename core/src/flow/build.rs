@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(hosts, [LOCAL, "1.1.1.1", "1.1.1.2"]);
         for s in &steps {
             assert_eq!(s.cmd.render(), "docker login -u u --password-stdin");
-            assert_eq!(s.stdin.as_ref().map(|b| b.0.as_slice()), Some(&b"s3cret-marker"[..]));
+            assert_eq!(s.stdin.as_ref().map(|b| b.bytes.as_slice()), Some(&b"s3cret-marker"[..]));
             assert!(!format!("{s:?}").contains("s3cret-marker"), "Debug shows no password");
         }
         let out = logout(&p);

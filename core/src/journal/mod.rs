@@ -8,10 +8,11 @@
 //! effect, observation, wake-up, interrupt and event ([`Entry`]), each
 //! with its time in milliseconds since the run began.
 //!
-//! Secrets never go in: an effect's standard input (a password, an env
-//! file, build arguments) is written as `"stdin": true`, never its bytes
-//! nor its length. Command lines and what the hosts printed hold none
-//! (baton never puts a secret there).
+//! Secrets never go in: an effect's standard input is written as
+//! `"stdin": true`, never its bytes. For a file's contents (an env file, an
+//! uploaded accessory file) `"stdin_bytes"` gives its size; for a secret (a
+//! password, build secrets) not even that. Command lines and what the hosts
+//! printed hold none (baton never puts a secret there).
 //!
 //! This module builds and reads the lines; writing the file is the CLI's.
 
@@ -156,6 +157,10 @@ pub struct EffectRecord {
     pub cmd: String,
     /// Whether something went to its standard input (never what).
     pub stdin: bool,
+    /// The size of a file's contents on its standard input (an env file, an
+    /// uploaded file); none for a secret, whose length is not written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin_bytes: Option<u64>,
 }
 
 /// How a command ended, as given to the machine.
@@ -233,6 +238,7 @@ impl Entry {
             step: crate::sim::fleet::action_kind(&c.action).to_string(),
             cmd: c.cmd.render(),
             stdin: c.stdin.is_some(),
+            stdin_bytes: c.stdin.as_ref().filter(|s| s.file).map(|s| s.bytes.len() as u64),
         })
     }
 
@@ -302,8 +308,11 @@ impl Entry {
     /// The same entry, its time aside: what a replay must reproduce.
     pub fn same(&self, other: &Entry) -> bool {
         match (self, other) {
+            // A file's size is not the machine's decision (and replay has
+            // no file contents): whether there was standard input is.
             (Entry::Effect(a), Entry::Effect(b)) => {
-                EffectRecord { at_ms: 0, ..a.clone() } == EffectRecord { at_ms: 0, ..b.clone() }
+                EffectRecord { at_ms: 0, stdin_bytes: None, ..a.clone() }
+                    == EffectRecord { at_ms: 0, stdin_bytes: None, ..b.clone() }
             }
             (Entry::Event(a), Entry::Event(b)) => a.event == b.event,
             _ => false,

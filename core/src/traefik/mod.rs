@@ -176,7 +176,7 @@ pub fn env_push_phase(
     }
     let contents = env_file(plan, secrets)?;
     Ok(Some(per_host(plan, "env push", |h| {
-        vec![Step::run(h, None, "env push", t::env_file_write(&plan.config)).with_stdin(contents.clone().into_bytes())]
+        vec![Step::run(h, None, "env push", t::env_file_write(&plan.config)).with_file(contents.clone().into_bytes())]
     })))
 }
 

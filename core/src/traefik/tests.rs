@@ -36,7 +36,7 @@ fn boot_logs_in_with_the_password_on_stdin_then_starts_or_runs() {
     assert_eq!(phases.iter().map(|p| p.name).collect::<Vec<_>>(), vec!["lock", "traefik boot", "unlock"]);
     let script = &phases[1].scripts[0];
     assert_eq!(script[0].cmd.render(), "docker login -u u --password-stdin");
-    assert_eq!(script[0].stdin.as_ref().map(|s| s.0.clone()), Some(b"secret".to_vec()));
+    assert_eq!(script[0].stdin.as_ref().map(|s| s.bytes.clone()), Some(b"secret".to_vec()));
     assert!(!script.iter().any(|s| s.cmd.render().contains("secret")), "no password on a command line");
     assert!(script[1].cmd.render().starts_with("docker container start traefik || docker run --name traefik"));
     let ensure = ensure_running(&plan("", None));
@@ -52,7 +52,7 @@ fn env_push_and_delete_touch_traefiks_env_file_only_when_it_has_env() {
     let push = env_push_phase(&p, &secrets).unwrap().expect("a phase");
     assert_eq!(push.scripts.len(), 3);
     let step = &push.scripts[0][0];
-    assert_eq!(step.stdin.as_ref().map(|s| s.0.clone()), Some(b"KEY=s3cret\nA=b\n".to_vec()));
+    assert_eq!(step.stdin.as_ref().map(|s| s.bytes.clone()), Some(b"KEY=s3cret\nA=b\n".to_vec()));
     assert!(!step.cmd.render().contains("s3cret"));
     assert_eq!(
         env_push_phase(&p, &Default::default()).unwrap_err(),
