@@ -39,7 +39,8 @@
 //!   `--api-listen` (which also answers `GET /ping`).
 //! * **Logging.** Every routing change, with a UTC timestamp (ms), the server
 //!   gained or lost, the container, and the event whose snapshot it applies.
-//!   Also every 502/503/504.
+//!   Also every 502/503/504, and every forward (or first answer on a client
+//!   connection) slower than 500 ms, with its connect and answer times.
 //!
 //! Not modelled: Traefik's other providers, routers' rules other than
 //! `PathPrefix`, middlewares (Kamal's `retry` middleware is ignored: this
